@@ -1,0 +1,3 @@
+"""Feed aggregator for Indonesian regional government news."""
+
+__version__ = "0.1.0"

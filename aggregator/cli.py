@@ -1,0 +1,429 @@
+"""The `aggregator` command line (the click adapter).
+
+Exit codes: 0 ok, 1 some sources failed, 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, NoReturn, TextIO
+
+import click
+
+from aggregator import __version__
+from aggregator.config import DEFAULT_CONFIG, format_interval, load_config
+from aggregator.core import Aggregator, preview_source
+from aggregator.errors import AggregatorError, ConfigError, LockedError, NotFoundError
+from aggregator.types import SourceReport
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn the aggregator's errors into messages and exit codes."""
+    try:
+        yield
+    except ConfigError as exc:
+        for issue in exc.issues:
+            click.echo(f"error: {issue}", err=True)
+        click.echo(f"{len(exc.issues)} config error(s); nothing was changed.", err=True)
+        sys.exit(EXIT_USAGE)
+    except NotFoundError as exc:
+        _fail(str(exc))
+    except AggregatorError as exc:
+        _fail(str(exc), EXIT_FAILED)
+
+
+def _open(ctx: click.Context) -> Aggregator:
+    with _errors():
+        agg = Aggregator.open(ctx.obj["config"])
+    ctx.call_on_close(agg.close)
+    return agg
+
+
+def _dumps(value: Any) -> str:
+    def default(o: Any) -> Any:
+        if isinstance(o, datetime):
+            return o.isoformat()
+        if hasattr(o, "__dataclass_fields__"):
+            return {k: getattr(o, k) for k in o.__dataclass_fields__}
+        raise TypeError(type(o).__name__)
+    return json.dumps(value, default=default, ensure_ascii=False, indent=2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="aggregator")
+@click.option("--config", "config", envvar="AGGREGATOR_CONFIG", default=DEFAULT_CONFIG,
+              show_default=True, metavar="PATH",
+              help="Main config file (env AGGREGATOR_CONFIG).")
+@click.pass_context
+def cli(ctx: click.Context, config: str) -> None:
+    """Aggregate Indonesian regional government news into feeds.
+
+    \b
+    Typical use:
+      aggregator check                 validate config/aggregator.toml
+      aggregator poll --all            fetch every source once and store new items
+      aggregator publish --out public  write all feeds as static files
+      aggregator serve                 poll on schedule and serve feeds over HTTP
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+# --- check ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def check(ctx: click.Context, as_json: bool) -> None:
+    """Validate the config and every file it includes.
+
+    Every problem is listed with its file, section (source id, agency slug) and field.
+    Exit code 2 when there is any.
+
+    \b
+    Example:
+      aggregator --config config/aggregator.toml check
+    """
+    try:
+        config = load_config(ctx.obj["config"])
+    except ConfigError as exc:
+        if as_json:
+            click.echo(_dumps({"ok": False, "errors": [vars(i) for i in exc.issues]}))
+        else:
+            for issue in exc.issues:
+                click.echo(f"error: {issue}", err=True)
+            click.echo(f"{len(exc.issues)} config error(s).", err=True)
+        sys.exit(EXIT_USAGE)
+    summary = {"ok": True, "files": list(config.files), "sources": len(config.sources),
+               "agencies": len(config.agencies), "regions": len(config.regions)}
+    if as_json:
+        click.echo(_dumps(summary))
+    else:
+        click.echo(f"ok: {len(config.sources)} sources, {len(config.agencies)} agencies, "
+                   f"{len(config.regions)} regions in {len(config.files)} file(s)")
+
+
+# --- poll ----------------------------------------------------------------------------------
+
+
+class ProgressBar:
+    """`12/50 sources [#####     ] 1 error` on a terminal; nothing otherwise."""
+
+    def __init__(self, total: int, stream: TextIO, enabled: bool) -> None:
+        self.total, self.stream, self.enabled = total, stream, enabled and total > 0
+        self.done = self.errors = 0
+
+    def __call__(self, report: SourceReport) -> None:
+        self.done += 1
+        self.errors += report.outcome == "error"
+        if not self.enabled:
+            return
+        width = 30
+        filled = width * self.done // self.total
+        bar = "#" * filled + " " * (width - filled)
+        errors = f", {self.errors} error{'s' if self.errors != 1 else ''}" if self.errors else ""
+        self.stream.write(f"\r{self.done}/{self.total} sources [{bar}]{errors}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _report_dict(r: SourceReport) -> dict[str, Any]:
+    return {"source": r.source_id, "outcome": r.outcome, "new": r.new, "updated": r.updated,
+            "unchanged": r.unchanged, "status": r.status, "error": r.error,
+            "warnings": list(r.warnings), "duration": round(r.duration, 3), "bytes": r.bytes}
+
+
+def _print_reports(reports: list[SourceReport], as_json: bool) -> None:
+    if as_json:
+        click.echo(_dumps([_report_dict(r) for r in reports]))
+        return
+    width = max((len(r.source_id) for r in reports), default=6)
+    for r in reports:
+        status = str(r.status or "-")
+        line = (f"{r.source_id:<{width}}  {r.outcome:<12} new={r.new} updated={r.updated} "
+                f"unchanged={r.unchanged} status={status} {r.duration:.2f}s")
+        if r.error:
+            line += f"  error: {r.error}"
+        click.echo(line)
+        for w in r.warnings:
+            click.echo(f"{'':<{width}}  warning: {w}")
+    failed = sum(r.outcome == "error" for r in reports)
+    new = sum(r.new for r in reports)
+    updated = sum(r.updated for r in reports)
+    click.echo(f"{len(reports)} sources: {new} new, {updated} updated, {failed} failed")
+
+
+def _progress(as_json: bool, total: int) -> ProgressBar:
+    return ProgressBar(total, sys.stderr, not as_json and sys.stderr.isatty())
+
+
+@cli.command()
+@click.option("--all", "everything", is_flag=True, help="Poll every enabled source, due or not.")
+@click.option("--source", "ids", multiple=True, metavar="ID", help="Poll this source (repeat).")
+@click.option("--json", "as_json", is_flag=True, help="Print the per-source summary as JSON.")
+@click.pass_context
+def poll(ctx: click.Context, everything: bool, ids: tuple[str, ...], as_json: bool) -> None:
+    """Fetch the due sources (or all, or the named ones) once and store new items.
+
+    Prints one line per source: new, updated, unchanged or error. Exit code 1 if any source
+    failed.
+
+    \b
+    Examples:
+      aggregator poll --all
+      aggregator poll --source setkab-berita --source bnpb-berita --json
+    """
+    agg = _open(ctx)
+    with _errors():
+        sources = agg.select_sources(ids, everything)
+        bar = _progress(as_json, len(sources))
+        try:
+            reports = agg.poll(sources, bar)
+        finally:
+            bar.close()
+    _print_reports(reports, as_json)
+    sys.exit(EXIT_FAILED if any(r.outcome == "error" for r in reports) else EXIT_OK)
+
+
+# --- publish and run ------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--out", "out_dir", metavar="DIR", default=None,
+              help="Directory for the static files (default: settings.output_dir).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@click.pass_context
+def publish(ctx: click.Context, out_dir: str | None, as_json: bool) -> None:
+    """Render every feed, the OPML and the index page as static files.
+
+    Files are written atomically; a file whose content did not change is left untouched.
+
+    \b
+    Example:
+      aggregator publish --out public/
+    """
+    agg = _open(ctx)
+    with _errors():
+        result = agg.publish(out_dir)
+    if as_json:
+        click.echo(_dumps({"written": result.written, "unchanged": result.unchanged}))
+    else:
+        for path in result.written:
+            click.echo(f"wrote {path}")
+        click.echo(f"{len(result.written)} written, {len(result.unchanged)} unchanged")
+
+
+@cli.command()
+@click.option("--out", "out_dir", metavar="DIR", default=None,
+              help="Directory for the static files (default: settings.output_dir).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def run(ctx: click.Context, out_dir: str | None, as_json: bool) -> None:
+    """One cron cycle: poll the due sources, then publish static files.
+
+    A lock beside the database makes overlapping runs safe: a second run started while one
+    is going says so and exits 0 without doing anything.
+
+    \b
+    Example (crontab, every 5 minutes):
+      */5 * * * * cd /srv/aggregator && .venv/bin/aggregator run >> run.log 2>&1
+    """
+    agg = _open(ctx)
+    with _errors():
+        try:
+            result = agg.run_once(out_dir)
+        except LockedError as exc:
+            click.echo(f"skipped: {exc}")
+            sys.exit(EXIT_OK)
+    if as_json:
+        click.echo(_dumps({"sources": [_report_dict(r) for r in result.reports],
+                           "written": result.publish.written,
+                           "unchanged": result.publish.unchanged}))
+    else:
+        _print_reports(list(result.reports), False)
+        click.echo(f"published: {len(result.publish.written)} written, "
+                   f"{len(result.publish.unchanged)} unchanged")
+    sys.exit(EXIT_FAILED if any(r.outcome == "error" for r in result.reports) else EXIT_OK)
+
+
+# --- serve ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default: settings).")
+@click.option("--port", default=None, type=int, help="Port to listen on (default: settings).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Run the daemon: poll on schedule and serve the feeds over HTTP.
+
+    \b
+    Example:
+      aggregator serve --host 0.0.0.0 --port 8080
+    """
+    from aggregator.web import serve as run_server
+
+    agg = _open(ctx)
+    settings = agg.config.settings
+    with _errors():
+        run_server(agg, host or settings.listen_host,
+                   settings.listen_port if port is None else port)
+
+
+# --- sources, top, preview -----------------------------------------------------------------
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def sources(ctx: click.Context, as_json: bool) -> None:
+    """Health of each source: last success, last error, items, next poll.
+
+    \b
+    Examples:
+      aggregator sources
+      aggregator sources show setkab-berita --json
+    """
+    ctx.obj["json"] = as_json
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(sources_list, as_json=as_json)
+
+
+@sources.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def sources_list(ctx: click.Context, as_json: bool) -> None:
+    """One line per source.
+
+    \b
+    Example:
+      aggregator sources list --json
+    """
+    agg = _open(ctx)
+    rows = [r for r in agg.source_status() if r["in_config"]]
+    if as_json or ctx.obj.get("json"):
+        click.echo(_dumps(rows))
+        return
+    width = max((len(r["id"]) for r in rows), default=6)
+    for r in rows:
+        line = (f"{r['id']:<{width}}  {r['state']:<8} items={r['item_count']:<5} "
+                f"every {format_interval(r['interval']):<6} "
+                f"last ok {r['last_success_at'] or 'never'}  next {r['next_due_at'] or 'now'}")
+        if r["state"] == "failing":
+            line += f"  error: {r['last_error']} ({r['failures']}x)"
+        click.echo(line)
+
+
+@sources.command("show")
+@click.argument("source_id")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def sources_show(ctx: click.Context, source_id: str, as_json: bool) -> None:
+    """Everything about one source, with its last 20 fetches.
+
+    \b
+    Example:
+      aggregator sources show setkab-berita
+    """
+    agg = _open(ctx)
+    with _errors():
+        row = agg.source_detail(source_id)
+    if as_json or ctx.obj.get("json"):
+        click.echo(_dumps(row))
+        return
+    for key in ("id", "state", "kind", "url", "agency", "interval", "item_count",
+                "last_success_at", "last_fetch_at", "last_status", "last_error",
+                "last_error_at", "failures", "next_due_at", "etag", "last_modified"):
+        value = format_interval(row[key]) if key == "interval" else row[key]
+        click.echo(f"{key:<16} {value if value is not None else '-'}")
+    for w in row["warnings"]:
+        click.echo(f"{'warning':<16} {w}")
+    click.echo("recent fetches:")
+    for f in row["fetches"]:
+        click.echo(f"  {f['started_at']}  {f['outcome']:<12} status={f['status'] or '-'} "
+                   f"new={f['new']} updated={f['updated']} {f['duration']:.2f}s"
+                   + (f"  {f['error']}" if f["error"] else ""))
+
+
+@cli.command()
+@click.option("--agency", metavar="SLUG", default=None, help="Only this agency's stories.")
+@click.option("--limit", default=20, show_default=True, help="How many stories.")
+@click.option("--explain", is_flag=True, help="Show the parts of each score.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def top(ctx: click.Context, agency: str | None, limit: int, explain: bool,
+        as_json: bool) -> None:
+    """The ranked stories, as in /feeds/top.
+
+    score = (1 + views_weight * log10(1 + views)) * 0.5 ** (age_hours / half_life_hours)
+
+    \b
+    Example:
+      aggregator top --explain --limit 10
+    """
+    agg = _open(ctx)
+    with _errors():
+        ranked = agg.top(agency, limit)
+    if as_json:
+        click.echo(_dumps([{"story": st.id, "title": st.lead.title, "link": st.lead.link,
+                            "agencies": list(st.agencies), "score": p.score,
+                            **({"parts": p} if explain else {})} for st, p in ranked]))
+        return
+    rank_settings = agg.config.settings.rank
+    for n, (story, p) in enumerate(ranked, 1):
+        click.echo(f"{n:>3}. {p.score:8.4f}  {story.lead.title}  [{', '.join(story.agencies)}]")
+        if explain:
+            views = "no view data, neutral" if p.views_neutral else f"{p.views} views"
+            click.echo(f"       views_term={p.views_term:.3f} ({views}) "
+                       f"x weight {rank_settings.views_weight:g}; age={p.age_hours:.1f} h, "
+                       f"decay={p.decay:.4f} (half-life {rank_settings.half_life_hours:g} h)")
+
+
+@cli.command()
+@click.argument("source_id")
+@click.option("--file", "page", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Read a saved page instead of fetching.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def preview(ctx: click.Context, source_id: str, page: str | None, as_json: bool) -> None:
+    """Show what a source yields, field by field, without storing anything.
+
+    \b
+    Examples:
+      aggregator preview setkab-berita
+      aggregator preview beritajakarta-terkini --file saved.html --json
+    """
+    with _errors():
+        result = preview_source(load_config(ctx.obj["config"]), source_id, page)
+    if as_json:
+        click.echo(_dumps({"items": result.items, "warnings": result.warnings}))
+        return
+    for n, item in enumerate(result.items, 1):
+        click.echo(f"--- item {n}")
+        for key in ("title", "link", "published", "dated_by", "author", "views", "categories",
+                    "image", "key"):
+            click.echo(f"  {key:<10} {getattr(item, key)}")
+    for w in result.warnings:
+        click.echo(f"warning: {w}")
+    click.echo(f"{len(result.items)} item(s)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="aggregator")
+

@@ -1,0 +1,431 @@
+"""Read the TOML config into frozen, validated settings, agencies, regions and sources.
+
+Every problem is collected (not just the first) and reported with the file, the section
+(source id, agency slug, ...) and the field, so `aggregator check` can list them all at once.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import tomllib
+from dataclasses import fields as dc_fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aggregator.errors import ConfigError, ConfigIssue
+from aggregator.types import Agency, Config, RankSettings, Region, Settings, Source
+
+DEFAULT_CONFIG = "config/aggregator.toml"
+ZONE_ALIASES = {"WIB": "Asia/Jakarta", "WITA": "Asia/Makassar", "WIT": "Asia/Jayapura"}
+MIN_INTERVAL = 60
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+SOURCE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_INTERVAL_RE = re.compile(r"(\d+)\s*([smhd])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_interval(value: object) -> int:
+    """'15m', '1h30m', '90s', '2d' or a number of seconds -> seconds. Raises ValueError."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '15m' or '1h'")
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as '15m' or '1h'")
+    text = value.strip().lower().replace(" ", "")
+    if not text or _INTERVAL_RE.sub("", text):
+        raise ValueError(f"'{value}' is not a duration; write it like '15m', '1h30m' or '90s'")
+    return sum(int(n) * _UNIT[u] for n, u in _INTERVAL_RE.findall(text))
+
+
+def format_interval(seconds: int) -> str:
+    out = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            out.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(out) or "0s"
+
+
+def url_problem(value: str) -> str | None:
+    """Why a string is not an absolute http(s) URL, or None."""
+    if any(c.isspace() for c in value):
+        return "a URL may not contain spaces"
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        return f"not a URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return "must start with http:// or https://"
+    if not parts.hostname:
+        return "has no host name"
+    try:
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError:
+        return "has an invalid port"
+    return None
+
+
+def resolve_zone(name: str) -> ZoneInfo:
+    """A zone name (or WIB/WITA/WIT) -> ZoneInfo. Raises ValueError."""
+    try:
+        return ZoneInfo(ZONE_ALIASES.get(name.upper(), name))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone '{name}' (use e.g. Asia/Jakarta, Asia/Makassar, "
+            "Asia/Jayapura, or WIB/WITA/WIT)"
+        ) from exc
+
+
+class _Table:
+    """Typed field access on one TOML table that records problems instead of raising."""
+
+    def __init__(
+        self, data: dict[str, Any], file: str, section: str, issues: list[ConfigIssue],
+        prefix: str = "",
+    ) -> None:
+        self.data = data
+        self.file = file
+        self.section = section
+        self.issues = issues
+        self.prefix = prefix
+        self.seen: set[str] = set()
+
+    def problem(self, name: str, message: str) -> None:
+        self.issues.append(ConfigIssue(self.file, self.section, self.prefix + name, message))
+
+    def get(self, name: str, kind: type | tuple[type, ...], *, required: bool = False) -> Any:
+        self.seen.add(name)
+        if name not in self.data:
+            if required:
+                self.problem(name, "is required")
+            return None
+        value = self.data[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            names = " or ".join(_type_name(k) for k in kinds)
+            self.problem(name, f"must be {names}, not {_type_name(type(value))}")
+            return None
+        return value
+
+    def string(self, name: str, *, required: bool = False) -> str | None:
+        value = self.get(name, str, required=required)
+        if isinstance(value, str) and not value.strip():
+            self.problem(name, "must not be empty")
+            return None
+        return value  # type: ignore[no-any-return]
+
+    def url(self, name: str, *, required: bool = False) -> str | None:
+        value = self.string(name, required=required)
+        if value is None:
+            return None
+        why = url_problem(value)
+        if why:
+            self.problem(name, f"'{value}' {why}")
+            return None
+        return value
+
+    def number(self, name: str, *, minimum: float, integer: bool = False) -> Any:
+        value = self.get(name, int if integer else (int, float))
+        if value is not None and value < minimum:
+            self.problem(name, f"must be at least {minimum}, got {value}")
+            return None
+        return value
+
+    def interval(self, name: str, *, required: bool = False) -> int | None:
+        self.seen.add(name)
+        if name not in self.data:
+            if required:
+                self.problem(name, "is required")
+            return None
+        try:
+            seconds = parse_interval(self.data[name])
+        except ValueError as exc:
+            self.problem(name, str(exc))
+            return None
+        if seconds < MIN_INTERVAL:
+            self.problem(name, f"must be at least {format_interval(MIN_INTERVAL)} (be polite)")
+            return None
+        return seconds
+
+    def zone(self, name: str) -> str | None:
+        value = self.string(name)
+        if value is None:
+            return None
+        try:
+            resolve_zone(value)
+        except ValueError as exc:
+            self.problem(name, str(exc))
+            return None
+        return value
+
+    def finish(self) -> None:
+        for name in self.data:
+            if name not in self.seen:
+                self.problem(name, "is not a known field" + _suggest(name, self.seen))
+
+
+def _type_name(kind: type) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+            list: "a list", dict: "a table"}.get(kind, kind.__name__)
+
+
+def _suggest(name: str, known: set[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _read_toml(path: Path, issues: list[ConfigIssue]) -> dict[str, Any] | None:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        issues.append(ConfigIssue(str(path), "file", "", "file not found"))
+    except tomllib.TOMLDecodeError as exc:
+        issues.append(ConfigIssue(str(path), "file", "", f"invalid TOML: {exc}"))
+    except OSError as exc:
+        issues.append(ConfigIssue(str(path), "file", "", f"cannot read: {exc.strerror}"))
+    return None
+
+
+_SETTINGS_FIELDS = {f.name for f in dc_fields(Settings)} - {"rank", "include"}
+
+
+def _settings(raw: Any, file: str, issues: list[ConfigIssue]) -> Settings:
+    if raw is None:
+        return Settings()
+    if not isinstance(raw, dict):
+        issues.append(ConfigIssue(file, "settings", "", "must be a table ([settings])"))
+        return Settings()
+    t = _Table(raw, file, "settings", issues)
+    values: dict[str, Any] = {}
+    for name in ("database", "title", "description", "language", "output_dir", "listen_host"):
+        values[name] = t.string(name)
+    values["base_url"] = t.url("base_url")
+    values["contact_url"] = t.url("contact_url")
+    values["timezone"] = t.zone("timezone")
+    values["default_interval"] = t.interval("default_interval")
+    values["timeout"] = t.number("timeout", minimum=0.1)
+    values["max_body_bytes"] = t.number("max_body_bytes", minimum=1024, integer=True)
+    values["max_redirects"] = t.number("max_redirects", minimum=0, integer=True)
+    values["concurrency"] = t.number("concurrency", minimum=1, integer=True)
+    values["per_host_concurrency"] = t.number("per_host_concurrency", minimum=1, integer=True)
+    values["feed_size"] = t.number("feed_size", minimum=1, integer=True)
+    values["listen_port"] = t.number("listen_port", minimum=0, integer=True)
+    values["parse_workers"] = t.number("parse_workers", minimum=0, integer=True)
+    include = t.get("include", (list, str))
+    if isinstance(include, str):
+        include = [include]
+    if include is not None:
+        if not all(isinstance(p, str) for p in include):
+            t.problem("include", "must be a list of file names or glob patterns")
+        else:
+            values["include"] = tuple(include)
+    rank_raw = t.get("rank", dict)
+    if rank_raw is not None:
+        r = _Table(rank_raw, file, "settings", issues, prefix="rank.")
+        rank_vals = {
+            "half_life_hours": r.number("half_life_hours", minimum=0.1),
+            "views_weight": r.number("views_weight", minimum=0),
+            "candidates": r.number("candidates", minimum=1, integer=True),
+        }
+        r.finish()
+        values["rank"] = RankSettings(**{k: v for k, v in rank_vals.items() if v is not None})
+    t.finish()
+    assert set(values) | {"include"} >= _SETTINGS_FIELDS, "a Settings field is not read"
+    if values.get("base_url"):
+        values["base_url"] = values["base_url"].rstrip("/")
+    return Settings(**{k: v for k, v in values.items() if v is not None})
+
+
+def _array(doc: dict[str, Any], key: str, file: str, issues: list[ConfigIssue]) -> list[Any]:
+    raw = doc.get(key, [])
+    if not isinstance(raw, list):
+        issues.append(ConfigIssue(file, key, "", f"must be an array of tables ([[{key}]])"))
+        return []
+    return raw
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load and validate the config; raises ConfigError listing every problem."""
+    main = Path(path or os.environ.get("AGGREGATOR_CONFIG") or DEFAULT_CONFIG)
+    issues: list[ConfigIssue] = []
+    doc = _read_toml(main, issues)
+    if doc is None:
+        raise ConfigError(issues)
+    settings = _settings(doc.get("settings"), str(main), issues)
+
+    documents: list[tuple[str, dict[str, Any]]] = [(str(main), doc)]
+    for pattern in settings.include:
+        full = pattern if os.path.isabs(pattern) else str(main.parent / pattern)
+        matches = sorted(glob.glob(full))
+        if not matches and not glob.has_magic(pattern):
+            issues.append(ConfigIssue(str(main), "settings", "include",
+                                      f"included file '{pattern}' does not exist"))
+        for match in matches:
+            sub = _read_toml(Path(match), issues)
+            if sub is None:
+                continue
+            if "settings" in sub:
+                issues.append(ConfigIssue(match, "settings", "",
+                                          "only the main config file may have [settings]"))
+            documents.append((match, sub))
+
+    known_top = {"settings", "agency", "region", "source"}
+    regions: dict[str, Region] = {}
+    agencies: dict[str, Agency] = {}
+    raw_sources: list[tuple[str, dict[str, Any]]] = []
+    for file, d in documents:
+        for key in d:
+            if key not in known_top:
+                issues.append(ConfigIssue(file, key, "", "is not a known section"
+                                          + _suggest(key, known_top)))
+        for i, raw in enumerate(_array(d, "region", file, issues)):
+            region = _region(raw, file, i, issues)
+            if region is None:
+                continue
+            if region.slug in regions:
+                issues.append(ConfigIssue(file, f"region {region.slug}", "slug",
+                                          "is defined twice"))
+            regions[region.slug] = region
+        for i, raw in enumerate(_array(d, "agency", file, issues)):
+            agency = _agency(raw, file, i, issues)
+            if agency is None:
+                continue
+            if agency.slug in agencies:
+                issues.append(ConfigIssue(file, f"agency {agency.slug}", "slug",
+                                          "is defined twice"))
+            agencies[agency.slug] = agency
+        raw_sources.extend((file, raw) for raw in _array(d, "source", file, issues))
+
+    for agency in agencies.values():
+        if agency.region not in regions:
+            regions[agency.region] = Region(agency.region, _title_from_slug(agency.region))
+
+    sources: list[Source] = []
+    seen_ids: dict[str, str] = {}
+    for i, (file, raw) in enumerate(raw_sources):
+        source = _source(raw, file, i, settings, agencies, issues)
+        if source is None:
+            continue
+        if source.id in seen_ids:
+            issues.append(ConfigIssue(file, f"source {source.id}", "id",
+                                      f"duplicate source id (first defined in "
+                                      f"{seen_ids[source.id]})"))
+            continue
+        seen_ids[source.id] = file
+        sources.append(source)
+
+    if issues:
+        raise ConfigError(issues)
+    return Config(settings, agencies, regions, tuple(sources),
+                  tuple(f for f, _ in documents))
+
+
+def _title_from_slug(slug: str) -> str:
+    return " ".join(w.capitalize() for w in slug.split("-"))
+
+
+def _not_table(raw: Any, file: str, kind: str, index: int, issues: list[ConfigIssue]) -> bool:
+    if isinstance(raw, dict):
+        return False
+    issues.append(ConfigIssue(file, f"{kind} #{index + 1}", "", "must be a table"))
+    return True
+
+
+def _slug(t: _Table, name: str) -> str | None:
+    value = t.string(name, required=True)
+    if value is not None and not SLUG_RE.match(value):
+        t.problem(name, f"'{value}' must be lower-case letters, digits and single hyphens "
+                        "(it becomes part of feed URLs)")
+        return None
+    return value
+
+
+def _region(raw: Any, file: str, index: int, issues: list[ConfigIssue]) -> Region | None:
+    if _not_table(raw, file, "region", index, issues):
+        return None
+    label = raw.get("slug") if isinstance(raw.get("slug"), str) else f"#{index + 1}"
+    t = _Table(raw, file, f"region {label}", issues)
+    slug = _slug(t, "slug")
+    name = t.string("name", required=True)
+    t.finish()
+    if slug is None or name is None:
+        return None
+    return Region(slug, name)
+
+
+def _agency(raw: Any, file: str, index: int, issues: list[ConfigIssue]) -> Agency | None:
+    if _not_table(raw, file, "agency", index, issues):
+        return None
+    label = raw.get("slug") if isinstance(raw.get("slug"), str) else f"#{index + 1}"
+    t = _Table(raw, file, f"agency {label}", issues)
+    slug = _slug(t, "slug")
+    name = t.string("name", required=True)
+    region = t.string("region", required=True)
+    if region is not None and not SLUG_RE.match(region):
+        t.problem("region", f"'{region}' must be a slug like 'jakarta-pusat'")
+        region = None
+    url = t.url("url")
+    t.finish()
+    if slug is None or name is None or region is None:
+        return None
+    return Agency(slug, name, region, url)
+
+
+SOURCE_KINDS = ("feed", "html")
+
+
+def _source(
+    raw: Any, file: str, index: int, settings: Settings, agencies: dict[str, Agency],
+    issues: list[ConfigIssue],
+) -> Source | None:
+    if _not_table(raw, file, "source", index, issues):
+        return None
+    label = raw.get("id") if isinstance(raw.get("id"), str) else f"#{index + 1}"
+    t = _Table(raw, file, f"source {label}", issues)
+    before = len(issues)
+    sid = t.string("id", required=True)
+    if sid is not None and not SOURCE_ID_RE.match(sid):
+        t.problem("id", f"'{sid}' must be lower-case letters, digits, '.', '_' or '-'")
+    kind = t.string("kind", required=True)
+    if kind is not None and kind not in SOURCE_KINDS:
+        t.problem("kind", f"'{kind}' must be one of: {', '.join(SOURCE_KINDS)}")
+    url = t.url("url", required=True)
+    agency = t.string("agency", required=True)
+    if agency is not None and agency not in agencies:
+        t.problem("agency", f"'{agency}' is not a defined [[agency]] slug"
+                  + _suggest(agency, set(agencies)))
+    interval = t.interval("interval")
+    name = t.string("name")
+    zone = t.zone("timezone")
+    enabled = t.get("enabled", bool)
+    views_field = t.string("views_field")
+    if kind == "html" and "html" not in raw:
+        t.problem("html", "an html source needs a [source.html] table of selectors")
+    t.get("html", dict)  # validated by the HTML stage (issue 3)
+    t.finish()
+    if len(issues) > before:
+        return None
+    assert sid is not None and kind is not None and url is not None and agency is not None
+    return Source(
+        id=sid,
+        kind=kind,  # type: ignore[arg-type]
+        url=url,
+        agency=agency,
+        interval=interval or settings.default_interval,
+        name=name or "",
+        timezone=zone,
+        enabled=True if enabled is None else enabled,
+        views_field=views_field,
+        file=file,
+    )

@@ -1,0 +1,151 @@
+"""Wiring: config + store + clock, and the operations the CLI, the scheduler and the web
+app call. Nothing here parses, ranks or renders by itself."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aggregator.config import load_config
+from aggregator.errors import NotFoundError
+from aggregator.fetch import Fetcher
+from aggregator.lock import RunLock
+from aggregator.pipeline import ParseJob, Poller, Progress, make_pool, parse_job
+from aggregator.publish import WriteReport, write_static
+from aggregator.rank import ScoreParts
+from aggregator.site import Site, SiteBuilder
+from aggregator.store import Store
+from aggregator.types import Config, NormalizedPage, Source, SourceReport, Story
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    reports: tuple[SourceReport, ...]
+    publish: WriteReport
+
+
+class Aggregator:
+    def __init__(self, config: Config, clock: Callable[[], datetime] = utcnow) -> None:
+        self.config = config
+        self.clock = clock
+        self.store = Store(config.settings.database)
+        self.store.sync_sources(config)
+
+    @classmethod
+    def open(cls, config_path: str | None = None,
+             clock: Callable[[], datetime] = utcnow) -> Aggregator:
+        return cls(load_config(config_path), clock)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # --- polling ----------------------------------------------------------------------------
+
+    def select_sources(self, ids: Sequence[str] = (), everything: bool = False) -> list[Source]:
+        """Named sources, or all enabled sources, or (default) the enabled ones that are due."""
+        if ids:
+            unknown = [i for i in ids if self.config.source(i) is None]
+            if unknown:
+                raise NotFoundError(f"unknown source id(s): {', '.join(unknown)}")
+            return [s for s in self.config.sources if s.id in ids]
+        enabled = [s for s in self.config.sources if s.enabled]
+        if everything:
+            return enabled
+        due = set(self.store.due_source_ids(self.clock()))
+        return [s for s in enabled if s.id in due]
+
+    def poll(self, sources: Sequence[Source], progress: Progress | None = None) -> list[
+            SourceReport]:
+        if not sources:
+            return []
+        pool = make_pool(self.config.settings, len(sources))
+        try:
+            poller = Poller(self.config.settings, self.store, self.clock, pool, progress)
+            return asyncio.run(poller.poll(sources))
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    # --- publishing -------------------------------------------------------------------------
+
+    def render(self) -> Site:
+        return SiteBuilder(self.config, self.store).build(self.clock())
+
+    def publish(self, out_dir: str | None = None) -> WriteReport:
+        return write_static(self.render(), out_dir or self.config.settings.output_dir)
+
+    def lock_path(self) -> Path:
+        return Path(self.config.settings.database).with_suffix(".lock")
+
+    def run_once(self, out_dir: str | None = None, progress: Progress | None = None) -> RunReport:
+        """One cron cycle under the run lock: poll due sources, then publish. Raises LockedError
+        when another run holds the lock."""
+        with RunLock(self.lock_path()):
+            reports = self.poll(self.select_sources(), progress)
+            return RunReport(tuple(reports), self.publish(out_dir))
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def top(self, agency: str | None = None, limit: int | None = None) -> list[
+            tuple[Story, ScoreParts]]:
+        if agency is not None and agency not in self.config.agencies:
+            raise NotFoundError(f"unknown agency '{agency}'")
+        return SiteBuilder(self.config, self.store).ranked(self.clock(), agency, limit)
+
+    def source_status(self) -> list[dict[str, Any]]:
+        return self.source_status_from(self.store)
+
+    def source_status_from(self, store: Store) -> list[dict[str, Any]]:
+        """Source health, read through `store` (the web app reads with its own connection)."""
+        configured = {s.id for s in self.config.sources}
+        rows = []
+        for row in store.source_rows():
+            row["in_config"] = row["id"] in configured
+            row["state"] = _state(row)
+            rows.append(row)
+        return rows
+
+    def source_detail(self, source_id: str) -> dict[str, Any]:
+        for row in self.source_status():
+            if row["id"] == source_id:
+                row["fetches"] = self.store.recent_fetches(source_id)
+                return row
+        raise NotFoundError(f"unknown source id '{source_id}'")
+
+
+def preview_source(config: Config, source_id: str, file: str | None = None,
+                   now: datetime | None = None) -> NormalizedPage:
+    """What a source yields now (or from a saved page), without opening the database."""
+    source = config.source(source_id)
+    if source is None:
+        raise NotFoundError(f"unknown source id '{source_id}'")
+    headers: dict[str, str] = {}
+    if file is not None:
+        body, url = Path(file).read_bytes(), source.url
+    else:
+        async def get() -> tuple[bytes, dict[str, str], str]:
+            async with Fetcher(config.settings) as fetcher:
+                result = await fetcher.fetch(source.url, None, source.kind)
+                return result.body or b"", result.headers, result.final_url
+        body, headers, url = asyncio.run(get())
+    zone = source.timezone or config.settings.timezone
+    return parse_job(ParseJob(source.kind, body, headers, url, source.id, source.views_field,
+                              zone, now or utcnow()))
+
+
+def _state(row: dict[str, Any]) -> str:
+    if not row["enabled"]:
+        return "disabled"
+    if row["last_fetch_at"] is None:
+        return "new"
+    if row["failures"]:
+        return "failing"
+    return "ok"

@@ -1,0 +1,121 @@
+"""RSS 2.0 and Atom 1.0 documents (the feedgen adapter: the only module importing feedgen)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from aggregator.publish.model import NAMESPACE, FeedDoc
+
+_DC = "http://purl.org/dc/elements/1.1/"
+_IMAGE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png",
+                "gif": "image/gif", "webp": "image/webp", "svg": "image/svg+xml"}
+
+
+class _AggFeedExt(BaseExtension):  # type: ignore[misc]
+    def extend_ns(self) -> dict[str, str]:
+        return {"agg": NAMESPACE, "dc": _DC}
+
+
+class _AggEntryExt(BaseEntryExtension):  # type: ignore[misc]
+    """Our namespaced elements on each entry: views, agency, source, also-published-by."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def _extend(self, entry: Any) -> Any:
+        d = self.data
+        if d.get("author"):
+            creator = etree.SubElement(entry, f"{{{_DC}}}creator")
+            creator.text = d["author"]
+        agency = etree.SubElement(entry, f"{{{NAMESPACE}}}agency", slug=d["agency_slug"])
+        agency.text = d["agency_name"]
+        source = etree.SubElement(entry, f"{{{NAMESPACE}}}source", id=d["source_id"])
+        source.text = d["source_name"]
+        if d.get("views") is not None:
+            views = etree.SubElement(entry, f"{{{NAMESPACE}}}views")
+            views.text = str(d["views"])
+        for name in d.get("also", ()):
+            also = etree.SubElement(entry, f"{{{NAMESPACE}}}alsoPublishedBy")
+            also.text = name
+        return entry
+
+    def extend_rss(self, entry: Any) -> Any:
+        return self._extend(entry)
+
+    def extend_atom(self, entry: Any) -> Any:
+        d = dict(self.data)
+        d["author"] = None  # Atom has <author>
+        saved, self.data = self.data, d
+        try:
+            return self._extend(entry)
+        finally:
+            self.data = saved
+
+
+def _generator(doc: FeedDoc, ext: str) -> FeedGenerator:
+    fg = FeedGenerator()
+    fg.register_extension("agg", _AggFeedExt, _AggEntryExt, rss=True, atom=True)
+    fg.id(doc.url("atom"))
+    fg.title(doc.title)
+    fg.subtitle(doc.description)
+    fg.description(doc.description)
+    fg.link(href=doc.url(ext), rel="self",
+            type="application/atom+xml" if ext == "atom" else "application/rss+xml")
+    fg.link(href=doc.home, rel="alternate", type="text/html")  # last link = RSS <link>
+    fg.language(doc.language)
+    fg.updated(doc.updated)
+    fg.lastBuildDate(doc.updated)  # derived from the entries: unchanged feed, same bytes
+    fg.generator("aggregator", uri=doc.base_url)
+    fg.docs("https://www.rssboard.org/rss-specification")
+    for e in doc.entries:
+        fe = fg.add_entry(order="append")
+        fe.id(e.id)
+        fe.guid(e.id, permalink=False)
+        fe.title(e.title)
+        if e.link:
+            fe.link(href=e.link, rel="alternate", type="text/html")
+        fe.published(e.published)
+        fe.updated(e.updated)
+        if e.author:
+            fe.author(name=e.author)
+        summary = e.summary
+        if e.also_published_by:
+            also = ", ".join(e.also_published_by)
+            summary = (summary + f"<p><em>Juga dipublikasikan oleh: {_escape(also)}</em></p>")
+        if summary:
+            fe.summary(summary, type="html")
+            fe.description(summary)
+        if e.content:
+            fe.content(e.content, type="CDATA" if ext == "rss" else "html")
+        elif not summary and not e.link:
+            fe.content(_escape(e.title), type="html")
+        for term in (e.agency_name, e.region_name, *e.categories):
+            fe.category(term=term, label=term)
+        fe.source(url=e.source_url, title=e.source_name)
+        if e.image:
+            suffix = e.image.rsplit(".", 1)[-1].split("?")[0].lower()
+            fe.enclosure(e.image, "0", _IMAGE_TYPES.get(suffix, "image/jpeg"))
+        fe.agg.data = {
+            "author": e.author, "agency_slug": e.agency_slug, "agency_name": e.agency_name,
+            "source_id": e.source_id, "source_name": e.source_name, "views": e.views,
+            "also": e.also_published_by,
+        }
+    return fg
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_rss(doc: FeedDoc) -> bytes:
+    body: bytes = _generator(doc, "rss").rss_str(pretty=True)
+    return body
+
+
+def render_atom(doc: FeedDoc) -> bytes:
+    body: bytes = _generator(doc, "atom").atom_str(pretty=True)
+    return body

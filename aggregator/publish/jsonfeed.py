@@ -1,0 +1,48 @@
+"""JSON Feed 1.1 documents (https://jsonfeed.org/version/1.1), stdlib json."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aggregator.publish.model import NAMESPACE, FeedDoc
+
+
+def render_json(doc: FeedDoc) -> bytes:
+    items: list[dict[str, Any]] = []
+    for e in doc.entries:
+        item: dict[str, Any] = {
+            "id": e.id,
+            "title": e.title,
+            "date_published": e.published.isoformat(),
+            "date_modified": e.updated.isoformat(),
+            "tags": [e.agency_name, e.region_name, *e.categories],
+            "_aggregator": {
+                "about": NAMESPACE,
+                "agency": {"slug": e.agency_slug, "name": e.agency_name},
+                "source": {"id": e.source_id, "name": e.source_name, "url": e.source_url},
+                "views": e.views,
+                "also_published_by": list(e.also_published_by),
+            },
+        }
+        if e.link:
+            item["url"] = e.link
+        if e.content or e.summary:
+            item["content_html"] = e.content or e.summary
+        if e.summary:
+            item["summary"] = e.summary
+        if e.author:
+            item["authors"] = [{"name": e.author}]
+        if e.image:
+            item["image"] = e.image
+        items.append(item)
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": doc.title,
+        "description": doc.description,
+        "home_page_url": doc.home,
+        "feed_url": doc.url("json"),
+        "language": doc.language,
+        "items": items,
+    }
+    return json.dumps(feed, ensure_ascii=False, indent=1).encode()

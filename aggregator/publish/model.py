@@ -1,0 +1,68 @@
+"""What the publishers render: feeds of entries, and rendered documents with their validators."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+NAMESPACE = "urn:x-aggregator:ns:1.0"  # our own elements (views, agency, ...); see README
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str  # urn:uuid:..., never changes for an item or story
+    title: str
+    link: str | None
+    published: datetime
+    updated: datetime
+    author: str | None
+    summary: str  # sanitized HTML
+    content: str  # sanitized HTML
+    categories: tuple[str, ...]
+    agency_slug: str
+    agency_name: str
+    region_name: str
+    source_id: str
+    source_name: str
+    source_url: str
+    views: int | None
+    image: str | None
+    also_published_by: tuple[str, ...] = ()  # other agencies' names (stories)
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class FeedDoc:
+    path: str  # "feeds/all" - the extension is added per format
+    title: str
+    description: str
+    home: str  # absolute URL of the HTML page
+    base_url: str
+    language: str
+    entries: tuple[Entry, ...]
+
+    @property
+    def updated(self) -> datetime:
+        """Derived from the entries, never the build time, so unchanged feeds stay identical."""
+        return max((e.updated for e in self.entries), default=EPOCH)
+
+    def url(self, ext: str) -> str:
+        return f"{self.base_url}/{self.path}.{ext}"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    path: str  # URL path, "/feeds/all.rss"
+    body: bytes
+    content_type: str
+    last_modified: datetime
+    etag: str = field(init=False)
+    gzipped: bytes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        digest = hashlib.sha256(self.body).hexdigest()[:32]
+        object.__setattr__(self, "etag", f'"{digest}"')
+        object.__setattr__(self, "gzipped", gzip.compress(self.body, 6, mtime=0))

@@ -1,0 +1,120 @@
+"""Which documents the service publishes, and what goes in each: the data side of publishing.
+Reads the store, ranks, and hands plain FeedDocs to `publish` to render."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aggregator.publish import (
+    EPOCH,
+    Entry,
+    FeedDoc,
+    Rendered,
+    render_feed,
+    render_index,
+    render_opml,
+)
+from aggregator.rank import ScoreParts, score_stories
+from aggregator.store import Store
+from aggregator.types import Config, StoredItem, Story
+
+Site = dict[str, Rendered]
+
+
+class SiteBuilder:
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.s = config.settings
+
+    # --- entries ----------------------------------------------------------------------------
+
+    def _agency_names(self, slug: str) -> tuple[str, str]:
+        agency = self.config.agencies.get(slug)
+        if agency is None:
+            return slug, ""
+        region = self.config.regions.get(agency.region)
+        return agency.name, region.name if region else agency.region
+
+    def item_entry(self, item: StoredItem, entry_id: str | None = None,
+                   also: tuple[str, ...] = (), views: int | None = None,
+                   updated: datetime | None = None, score: float | None = None) -> Entry:
+        agency_name, region_name = self._agency_names(item.agency)
+        source = self.config.source(item.source_id)
+        return Entry(
+            id=entry_id or f"urn:uuid:{item.uid}",
+            title=item.title,
+            link=item.link,
+            published=item.published,
+            updated=max(updated or item.updated, item.published),
+            author=item.author,
+            summary=item.summary,
+            content=item.content,
+            categories=item.categories,
+            agency_slug=item.agency,
+            agency_name=agency_name,
+            region_name=region_name,
+            source_id=item.source_id,
+            source_name=source.label if source else item.source_id,
+            source_url=source.url if source else self.s.base_url + "/",
+            views=item.views if views is None else views,
+            image=item.image,
+            also_published_by=also,
+            score=score,
+        )
+
+    def story_entry(self, story: Story, score: float | None = None) -> Entry:
+        lead = story.lead
+        also = tuple(self._agency_names(a)[0] for a in story.agencies if a != lead.agency)
+        return self.item_entry(lead, f"urn:uuid:{story.id}", also, story.views, story.updated,
+                               score)
+
+    # --- documents --------------------------------------------------------------------------
+
+    def _doc(self, path: str, title: str, description: str, entries: list[Entry]) -> FeedDoc:
+        return FeedDoc(path, title, description, self.s.base_url + "/", self.s.base_url,
+                       self.s.language, tuple(entries))
+
+    def ranked(self, now: datetime, agency: str | None = None,
+               limit: int | None = None) -> list[tuple[Story, ScoreParts]]:
+        agencies = [agency] if agency else None
+        candidates = self.store.recent_stories(self.s.rank.candidates, agencies)
+        scored = score_stories(candidates, now, self.s.rank)
+        return scored[: limit or self.s.feed_size]
+
+    def build(self, now: datetime) -> Site:
+        s = self.s
+        combined = [
+            self._doc("feeds/all", f"{s.title}: terbaru",
+                      "Berita terbaru dari semua instansi, tiap berita sekali.",
+                      [self.story_entry(st) for st in self.store.recent_stories(s.feed_size)]),
+            self._doc("feeds/top", f"{s.title}: terpopuler",
+                      "Berita teratas menurut jumlah pembaca dan kebaruan.",
+                      [self.story_entry(st, parts.score) for st, parts in self.ranked(now)]),
+        ]
+        agency_docs = [
+            self._doc(f"feeds/agency/{a.slug}", a.name, f"Berita dari {a.name}.",
+                      [self.item_entry(it) for it in self.store.agency_items(a.slug,
+                                                                           s.feed_size)])
+            for a in sorted(self.config.agencies.values(), key=lambda a: a.name)
+        ]
+        region_docs = []
+        for region in sorted(self.config.regions.values(), key=lambda r: r.name):
+            members = [a.slug for a in self.config.agencies.values() if a.region == region.slug]
+            stories = self.store.recent_stories(s.feed_size, members)
+            region_docs.append(self._doc(f"feeds/region/{region.slug}", f"Wilayah {region.name}",
+                                         f"Berita dari instansi di {region.name}.",
+                                         [self.story_entry(st) for st in stories]))
+        site: Site = {}
+        for doc in (*combined, *agency_docs, *region_docs):
+            for rendered in render_feed(doc):
+                site[rendered.path] = rendered
+        groups = [("Instansi", agency_docs), ("Wilayah", region_docs)]
+        updated = max((d.updated for d in (*combined, *agency_docs, *region_docs)),
+                      default=EPOCH)
+        opml = render_opml(s.title, [("Gabungan", combined), *groups], updated)
+        site["/opml"] = Rendered("/opml", opml, "text/x-opml; charset=utf-8", updated)
+        index = render_index(s.title, s.description, combined[1].entries[:20], combined,
+                             groups, s.base_url + "/opml", s.language)
+        site["/"] = Rendered("/", index, "text/html; charset=utf-8", updated)
+        return site

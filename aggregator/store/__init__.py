@@ -1,0 +1,370 @@
+"""SQLite storage (the sqlite-utils adapter: the only module importing sqlite-utils/sqlite3).
+
+One `Store` per process and thread. WAL mode, a busy timeout so that a cron run and a
+daemon can share the file, and every ingest of one source in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from aggregator import dedupe
+from aggregator.errors import StoreError
+from aggregator.normalize.keys import item_uid
+from aggregator.store.schema import MIGRATIONS
+from aggregator.types import (
+    Config,
+    Item,
+    SourceReport,
+    SourceState,
+    StoredItem,
+    Story,
+    Validators,
+)
+
+
+def ts(value: datetime) -> str:
+    """An aware datetime -> sortable UTC text."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self.db = sqlite_utils.Database(conn)
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            with self.db.atomic():
+                yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"database error: {exc}") from exc
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        try:
+            return list(self.db.query(sql, params))
+        except sqlite3.Error as exc:
+            raise StoreError(f"database error: {exc}") from exc
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(f"database error: {exc}") from exc
+
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                        "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        done = {r["version"] for r in self.db.query("SELECT version FROM schema_migrations")}
+        for version, sql in MIGRATIONS:
+            if version in done:
+                continue
+            with self.db.atomic():
+                for statement in sql.split(";\n"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute("INSERT INTO schema_migrations VALUES (?, ?)",
+                                (version, ts(datetime.now(UTC))))
+
+    def integrity_quick(self) -> str:
+        """A cheap liveness check: the database answers and its file is writable."""
+        self._rows("SELECT COUNT(*) AS n FROM schema_migrations")
+        if self.path != ":memory:" and not os.access(self.path, os.W_OK):
+            raise StoreError(f"database file {self.path} is not writable")
+        return "ok"
+
+    def integrity_check(self) -> str:
+        return str(self._rows("PRAGMA integrity_check")[0]["integrity_check"])
+
+    # --- sources ----------------------------------------------------------------------------
+
+    def sync_sources(self, config: Config) -> None:
+        """Mirror the config's sources into the sources table; fetch state is kept."""
+        with self.transaction():
+            for s in config.sources:
+                self.db.execute(
+                    "INSERT INTO sources (id, kind, url, agency, name, interval, enabled) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                    "kind=excluded.kind, url=excluded.url, agency=excluded.agency, "
+                    "name=excluded.name, interval=excluded.interval, enabled=excluded.enabled",
+                    (s.id, s.kind, s.url, s.agency, s.name, s.interval, int(s.enabled)),
+                )
+                # A changed URL must not be asked with the old URL's validators.
+                self.db.execute(
+                    "UPDATE sources SET etag=NULL, last_modified=NULL, body_hash=NULL "
+                    "WHERE id=? AND final_url IS NOT NULL AND url != ? AND final_url != ?",
+                    (s.id, s.url, s.url),
+                )
+
+    def source_state(self, source_id: str) -> SourceState:
+        rows = self._rows("SELECT etag, last_modified, body_hash, failures, warnings "
+                          "FROM sources WHERE id=?", (source_id,))
+        if not rows:
+            return SourceState()
+        r = rows[0]
+        return SourceState(Validators(r["etag"], r["last_modified"], r["body_hash"]),
+                           r["failures"], tuple(json.loads(r["warnings"] or "[]")))
+
+    def due_source_ids(self, now: datetime) -> list[str]:
+        rows = self._rows("SELECT id FROM sources WHERE enabled=1 AND "
+                          "(next_due_at IS NULL OR next_due_at <= ?) ORDER BY next_due_at",
+                          (ts(now),))
+        return [r["id"] for r in rows]
+
+    def next_due(self) -> datetime | None:
+        rows = self._rows("SELECT MIN(COALESCE(next_due_at, '')) AS due FROM sources "
+                          "WHERE enabled=1")
+        due = rows[0]["due"] if rows else None
+        if due is None:
+            return None
+        return datetime.min.replace(tzinfo=UTC) if due == "" else parse_ts(due)
+
+    def source_rows(self) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM sources ORDER BY id")
+        for r in rows:
+            r["warnings"] = json.loads(r["warnings"] or "[]")
+        return rows
+
+    def recent_fetches(self, source_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM fetches WHERE source_id=? ORDER BY id DESC LIMIT ?",
+                          (source_id, limit))
+        for r in rows:
+            r["warnings"] = json.loads(r["warnings"] or "[]")
+        return rows
+
+    def record_fetch(self, report: SourceReport, started: datetime, next_due: datetime,
+                     validators: Validators | None = None, final_url: str | None = None) -> None:
+        """Write the fetch log row and the source's state after one attempt."""
+        now = ts(started)
+        warnings = json.dumps(list(report.warnings), ensure_ascii=False)
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO fetches (source_id, started_at, duration, outcome, status, bytes, "
+                "new, updated, unchanged, error, warnings) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (report.source_id, now, report.duration, report.outcome, report.status,
+                 report.bytes, report.new, report.updated, report.unchanged, report.error,
+                 warnings),
+            )
+            if report.outcome == "error":
+                self.db.execute(
+                    "UPDATE sources SET last_fetch_at=?, last_status=?, last_error=?, "
+                    "last_error_at=?, failures=failures+1, next_due_at=? WHERE id=?",
+                    (now, report.status, report.error, now, ts(next_due), report.source_id),
+                )
+                return
+            self.db.execute(
+                "UPDATE sources SET last_fetch_at=?, last_success_at=?, last_status=?, "
+                "failures=0, next_due_at=?, warnings=?, "
+                "item_count=(SELECT COUNT(*) FROM items WHERE source_id=?) WHERE id=?",
+                (now, now, report.status, ts(next_due), warnings, report.source_id,
+                 report.source_id),
+            )
+            if validators is not None:
+                self.db.execute(
+                    "UPDATE sources SET etag=?, last_modified=?, body_hash=?, final_url=? "
+                    "WHERE id=?",
+                    (validators.etag, validators.last_modified, validators.body_hash,
+                     final_url, report.source_id),
+                )
+
+    # --- items ------------------------------------------------------------------------------
+
+    def ingest(self, scope: str, entries: Sequence[tuple[Item, str]],
+               now: datetime) -> tuple[int, int, int]:
+        """Store one fetch's items (each with its agency) in one transaction.
+
+        Items are unique on (scope, key): the scope is the source id, or a name shared by the
+        sources of one portal whose item-id rule makes the same article one item everywhere.
+        Returns (new, updated, unchanged). Views are sampled for every item that has them."""
+        new = updated = unchanged = 0
+        at = ts(now)
+        with self.transaction():
+            existing = self._existing(scope, [item.key for item, _ in entries])
+            for item, agency in entries:
+                row = existing.get(item.key)
+                if row is None:
+                    item_id = self._insert(scope, item, agency, at)
+                    new += 1
+                else:
+                    item_id = row["id"]
+                    if row["content_hash"] != item.content_hash or row["agency"] != agency:
+                        self._update(row, item, agency, at)
+                        updated += 1
+                    else:
+                        unchanged += 1
+                if item.views is not None:
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO view_samples (item_id, at, views) "
+                        "VALUES (?, ?, ?)", (item_id, at, item.views))
+                    self.db.execute(
+                        "UPDATE items SET views=?, views_at=?, "
+                        "views_max=MAX(COALESCE(views_max, 0), ?) WHERE id=?",
+                        (item.views, at, item.views, item_id))
+            seen = [row["id"] for key, row in existing.items()]
+            for chunk in _chunks(seen, 500):
+                self.db.execute(
+                    f"UPDATE items SET last_seen=? WHERE id IN ({','.join('?' * len(chunk))})",
+                    (at, *chunk))
+        return new, updated, unchanged
+
+    def _existing(self, scope: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(
+                f"SELECT id, key, content_hash, agency, story_id, published, dated_by "
+                f"FROM items WHERE scope=? AND key IN ({marks})", (scope, *chunk)):
+                found[row["key"]] = row
+        return found
+
+    def _insert(self, scope: str, item: Item, agency: str, at: str) -> int:
+        uid = item_uid(scope, item.key)
+        candidates: list[dedupe.Candidate] = []
+        if item.link:
+            for row in self.db.query(
+                "SELECT story_id, source_id, published FROM items WHERE link=? LIMIT 20",
+                (item.link,)):
+                candidates.append(dedupe.Candidate(row["story_id"], row["source_id"],
+                                                   parse_ts(row["published"])))
+        story_id = dedupe.choose_story(uid, item, candidates)
+        published = ts(item.published)
+        updated = ts(item.updated or item.published)
+        self.db.execute(
+            "INSERT OR IGNORE INTO stories (id, lead_item, published, updated, created_at) "
+            "VALUES (?, NULL, ?, ?, ?)", (story_id, published, updated, at))
+        cursor = self.db.execute(
+            "INSERT INTO items (uid, scope, source_id, key, agency, link, title, summary, content, "
+            "author, categories, image, published, updated, dated_by, first_seen, last_seen, "
+            "content_hash, story_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (uid, scope, item.source_id, item.key, agency, item.link, item.title, item.summary,
+             item.content, item.author, json.dumps(list(item.categories), ensure_ascii=False),
+             item.image, published, updated, item.dated_by, at, at, item.content_hash,
+             story_id),
+        )
+        item_id = int(cursor.lastrowid or 0)
+        self._refresh_story(story_id)
+        return item_id
+
+    def _update(self, row: dict[str, Any], item: Item, agency: str, at: str) -> None:
+        published = ts(item.published) if item.dated_by == "source" else row["published"]
+        updated = ts(item.updated) if item.updated else at
+        self.db.execute(
+            "UPDATE items SET agency=?, link=?, title=?, summary=?, content=?, author=?, "
+            "categories=?, image=?, published=?, updated=?, content_hash=? WHERE id=?",
+            (agency, item.link, item.title, item.summary, item.content, item.author,
+             json.dumps(list(item.categories), ensure_ascii=False), item.image, published,
+             updated, item.content_hash, row["id"]),
+        )
+        self._refresh_story(row["story_id"])
+
+    def _refresh_story(self, story_id: str) -> None:
+        """The lead item is the earliest published; the story's dates follow its items."""
+        self.db.execute(
+            "UPDATE stories SET "
+            "lead_item=(SELECT id FROM items WHERE story_id=?1 ORDER BY published, id LIMIT 1), "
+            "published=(SELECT MIN(published) FROM items WHERE story_id=?1), "
+            "updated=(SELECT MAX(updated) FROM items WHERE story_id=?1) WHERE id=?1",
+            (story_id,))
+
+    # --- reading for publish and rank ---------------------------------------------------------
+
+    _ITEM_COLUMNS = ("id, uid, source_id, agency, link, title, summary, content, author, "
+                     "published, updated, views, categories, image, story_id")
+
+    def agency_items(self, agency: str, limit: int) -> list[StoredItem]:
+        rows = self._rows(
+            f"SELECT {self._ITEM_COLUMNS} FROM items WHERE agency=? "
+            "ORDER BY published DESC, id DESC LIMIT ?", (agency, limit))
+        return [_stored_item(r) for r in rows]
+
+    def recent_stories(self, limit: int, agencies: Iterable[str] | None = None) -> list[Story]:
+        """Newest stories first; with `agencies`, only stories one of them published."""
+        if agencies is None:
+            rows = self._rows("SELECT id FROM stories ORDER BY published DESC, id DESC "
+                              "LIMIT ?", (limit,))
+        else:
+            wanted = sorted(set(agencies))
+            if not wanted:
+                return []
+            marks = ",".join("?" * len(wanted))
+            rows = self._rows(
+                f"SELECT s.id FROM stories s WHERE EXISTS (SELECT 1 FROM items i WHERE "
+                f"i.story_id=s.id AND i.agency IN ({marks})) "
+                f"ORDER BY s.published DESC, s.id DESC LIMIT ?", (*wanted, limit))
+        return self.stories_by_id([r["id"] for r in rows])
+
+    def stories_by_id(self, story_ids: Sequence[str]) -> list[Story]:
+        items: dict[str, list[StoredItem]] = {sid: [] for sid in story_ids}
+        for chunk in _chunks(list(story_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            for r in self._rows(
+                f"SELECT {self._ITEM_COLUMNS} FROM items WHERE story_id IN ({marks}) "
+                "ORDER BY published, id", chunk):
+                items[r["story_id"]].append(_stored_item(r))
+        return [Story(sid, tuple(its)) for sid, its in items.items() if its]
+
+    def view_history(self, item_ids: Sequence[int]) -> dict[int, list[tuple[datetime, int]]]:
+        history: dict[int, list[tuple[datetime, int]]] = {i: [] for i in item_ids}
+        for chunk in _chunks(list(item_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            for r in self._rows(f"SELECT item_id, at, views FROM view_samples WHERE item_id "
+                                f"IN ({marks}) ORDER BY at", chunk):
+                history[r["item_id"]].append((parse_ts(r["at"]), r["views"]))
+        return history
+
+    def item_by_uid(self, uid: str) -> StoredItem | None:
+        rows = self._rows(f"SELECT {self._ITEM_COLUMNS} FROM items WHERE uid=?", (uid,))
+        return _stored_item(rows[0]) if rows else None
+
+    def counts(self) -> dict[str, int]:
+        row = self._rows("SELECT (SELECT COUNT(*) FROM items) AS items, "
+                         "(SELECT COUNT(*) FROM stories) AS stories, "
+                         "(SELECT COUNT(*) FROM view_samples) AS view_samples, "
+                         "(SELECT COUNT(*) FROM fetches) AS fetches")[0]
+        return {k: int(v) for k, v in row.items()}
+
+
+def _stored_item(r: dict[str, Any]) -> StoredItem:
+    return StoredItem(
+        id=r["id"], uid=r["uid"], source_id=r["source_id"], agency=r["agency"], link=r["link"],
+        title=r["title"], summary=r["summary"], content=r["content"], author=r["author"],
+        published=parse_ts(r["published"]), updated=parse_ts(r["updated"]), views=r["views"],
+        categories=tuple(json.loads(r["categories"] or "[]")), image=r["image"],
+        story_id=r["story_id"],
+    )
+
+
+def _chunks(values: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]

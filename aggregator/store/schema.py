@@ -1,0 +1,95 @@
+"""Numbered migrations, applied in order when the database is opened. Never edit a released
+migration: add the next number. All times are UTC text, `YYYY-MM-DDTHH:MM:SS.ffffffZ`."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (1, """
+CREATE TABLE sources (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    url TEXT NOT NULL,
+    agency TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    interval INTEGER NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    etag TEXT,
+    last_modified TEXT,
+    body_hash TEXT,
+    final_url TEXT,
+    last_fetch_at TEXT,
+    last_success_at TEXT,
+    last_status INTEGER,
+    last_error TEXT,
+    last_error_at TEXT,
+    failures INTEGER NOT NULL DEFAULT 0,
+    warnings TEXT NOT NULL DEFAULT '[]',
+    next_due_at TEXT,
+    item_count INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE stories (
+    id TEXT PRIMARY KEY,
+    lead_item INTEGER,
+    published TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX stories_published ON stories (published);
+
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY,
+    uid TEXT NOT NULL UNIQUE,
+    scope TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    agency TEXT NOT NULL,
+    link TEXT,
+    title TEXT NOT NULL,
+    summary TEXT NOT NULL DEFAULT '',
+    content TEXT NOT NULL DEFAULT '',
+    author TEXT,
+    categories TEXT NOT NULL DEFAULT '[]',
+    image TEXT,
+    published TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    dated_by TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    views INTEGER,
+    views_max INTEGER,
+    views_at TEXT,
+    story_id TEXT NOT NULL REFERENCES stories (id),
+    UNIQUE (scope, key)
+);
+CREATE INDEX items_link ON items (link);
+CREATE INDEX items_source ON items (source_id);
+CREATE INDEX items_story ON items (story_id);
+CREATE INDEX items_agency_published ON items (agency, published);
+CREATE INDEX items_published ON items (published);
+
+CREATE TABLE view_samples (
+    item_id INTEGER NOT NULL REFERENCES items (id),
+    at TEXT NOT NULL,
+    views INTEGER NOT NULL,
+    PRIMARY KEY (item_id, at)
+) WITHOUT ROWID;
+
+CREATE TABLE fetches (
+    id INTEGER PRIMARY KEY,
+    source_id TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    duration REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    status INTEGER,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    new INTEGER NOT NULL DEFAULT 0,
+    updated INTEGER NOT NULL DEFAULT 0,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    warnings TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX fetches_source ON fetches (source_id, started_at);
+"""),
+]

@@ -1,0 +1,262 @@
+"""Plain data passed between the stages of the pipeline (stdlib only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+SourceKind = Literal["feed", "html"]
+
+
+@dataclass(frozen=True)
+class RankSettings:
+    """Weights of the ranking score (see README, "Ranking")."""
+
+    half_life_hours: float = 24.0
+    views_weight: float = 1.0
+    candidates: int = 500  # newest stories considered for /feeds/top
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: str = "data/aggregator.db"
+    base_url: str = "http://localhost:8080"
+    timezone: str = "Asia/Jakarta"
+    include: tuple[str, ...] = ()
+    title: str = "Berita Pemerintah Daerah"
+    description: str = "Berita resmi pemerintah provinsi, kota dan dinas, dalam satu feed."
+    language: str = "id"
+    contact_url: str = "https://github.com/"
+    default_interval: int = 1800  # seconds
+    timeout: float = 20.0  # seconds, whole request
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    concurrency: int = 32
+    per_host_concurrency: int = 2
+    feed_size: int = 50  # entries per published feed
+    output_dir: str = "public"
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    parse_workers: int = 0  # 0 = one per CPU
+    rank: RankSettings = field(default_factory=RankSettings)
+
+    @property
+    def user_agent(self) -> str:
+        from aggregator import __version__
+
+        return f"aggregator/{__version__} (+{self.contact_url})"
+
+
+@dataclass(frozen=True)
+class Region:
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Agency:
+    slug: str
+    name: str
+    region: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    kind: SourceKind
+    url: str
+    agency: str
+    interval: int  # seconds
+    name: str = ""
+    timezone: str | None = None  # None: settings.timezone
+    enabled: bool = True
+    views_field: str | None = None  # feedparser entry key holding a view count
+    file: str = ""  # the config file that declared it
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+
+@dataclass(frozen=True)
+class Config:
+    settings: Settings
+    agencies: dict[str, Agency]
+    regions: dict[str, Region]
+    sources: tuple[Source, ...]
+    files: tuple[str, ...]
+
+    def source(self, source_id: str) -> Source | None:
+        for s in self.sources:
+            if s.id == source_id:
+                return s
+        return None
+
+
+# --- fetching ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What we remember of the last good response, to ask conditionally next time."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """A source's fetch state as the store remembers it."""
+
+    validators: Validators = Validators()
+    failures: int = 0
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    url: str  # the URL asked for
+    final_url: str  # after redirects
+    status: int
+    headers: dict[str, str]  # lower-cased names
+    body: bytes | None  # None on 304
+    not_modified: bool  # 304, or the same body hash as last time
+    body_hash: str | None
+    duration: float
+    redirects: int = 0
+
+    @property
+    def etag(self) -> str | None:
+        return self.headers.get("etag")
+
+    @property
+    def last_modified(self) -> str | None:
+        return self.headers.get("last-modified")
+
+
+# --- parsing and normalizing ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RawItem:
+    """What a parser read for one entry, as strings, before any cleanup."""
+
+    guid: str | None = None
+    link: str | None = None
+    title: str | None = None
+    summary: str | None = None  # HTML
+    content: str | None = None  # HTML
+    author: str | None = None
+    published: str | None = None  # the date as written
+    updated: str | None = None
+    views: str | None = None  # the count as written
+    categories: tuple[str, ...] = ()
+    image: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedPage:
+    items: tuple[RawItem, ...]
+    title: str | None = None
+    link: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Item:
+    """One normalized item of one source."""
+
+    source_id: str
+    key: str  # identity within the source: "guid:...", "link:..." or "hash:..."
+    link: str | None  # canonical absolute link
+    title: str
+    summary: str  # sanitized HTML
+    content: str  # sanitized HTML
+    author: str | None
+    published: datetime  # UTC
+    updated: datetime | None  # UTC
+    dated_by: Literal["source", "first_seen", "clamped"]
+    views: int | None
+    categories: tuple[str, ...]
+    image: str | None
+    content_hash: str  # over what the source said, never views or fetch time
+
+
+@dataclass(frozen=True)
+class NormalizedPage:
+    items: tuple[Item, ...]
+    warnings: tuple[str, ...]
+
+
+# --- storage and reporting -----------------------------------------------------------------
+
+Outcome = Literal["new", "updated", "unchanged", "not_modified", "error", "skipped"]
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    source_id: str
+    outcome: Outcome
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    status: int | None = None
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    duration: float = 0.0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """An item as read back from the store for publishing and ranking."""
+
+    id: int
+    uid: str  # stable public id
+    source_id: str
+    agency: str
+    link: str | None
+    title: str
+    summary: str
+    content: str
+    author: str | None
+    published: datetime
+    updated: datetime
+    views: int | None
+    categories: tuple[str, ...]
+    image: str | None
+    story_id: str
+
+
+@dataclass(frozen=True)
+class Story:
+    id: str  # stable public id
+    items: tuple[StoredItem, ...]  # representative first
+
+    @property
+    def lead(self) -> StoredItem:
+        return self.items[0]
+
+    @property
+    def agencies(self) -> tuple[str, ...]:
+        seen: list[str] = []
+        for it in self.items:
+            if it.agency not in seen:
+                seen.append(it.agency)
+        return tuple(seen)
+
+    @property
+    def published(self) -> datetime:
+        return self.lead.published
+
+    @property
+    def updated(self) -> datetime:
+        return max(it.updated for it in self.items)
+
+    @property
+    def views(self) -> int | None:
+        counts = [it.views for it in self.items if it.views is not None]
+        return sum(counts) if counts else None
