@@ -11,6 +11,7 @@ import os
 import re
 import tomllib
 from dataclasses import fields as dc_fields
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -247,6 +248,31 @@ def _settings(raw: Any, file: str, issues: list[ConfigIssue]) -> Settings:
     return Settings(**{k: v for k, v in values.items() if v is not None})
 
 
+ENV_OVERRIDES = {
+    "AGGREGATOR_DATABASE": "database",
+    "AGGREGATOR_BASE_URL": "base_url",
+    "AGGREGATOR_OUTPUT_DIR": "output_dir",
+}
+
+
+def _env_overrides(settings: Settings, file: str, issues: list[ConfigIssue]) -> Settings:
+    """Deployment overrides (Docker, systemd): env AGGREGATOR_DATABASE, AGGREGATOR_BASE_URL,
+    AGGREGATOR_OUTPUT_DIR take precedence over [settings]."""
+    changes: dict[str, Any] = {}
+    for env, name in ENV_OVERRIDES.items():
+        value = os.environ.get(env, "").strip()
+        if not value:
+            continue
+        if name == "base_url":
+            why = url_problem(value)
+            if why:
+                issues.append(ConfigIssue(f"env {env}", "settings", name, f"'{value}' {why}"))
+                continue
+            value = value.rstrip("/")
+        changes[name] = value
+    return replace(settings, **changes) if changes else settings
+
+
 def _array(doc: dict[str, Any], key: str, file: str, issues: list[ConfigIssue]) -> list[Any]:
     raw = doc.get(key, [])
     if not isinstance(raw, list):
@@ -263,6 +289,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if doc is None:
         raise ConfigError(issues)
     settings = _settings(doc.get("settings"), str(main), issues)
+    settings = _env_overrides(settings, str(main), issues)
 
     documents: list[tuple[str, dict[str, Any]]] = [(str(main), doc)]
     for pattern in settings.include:

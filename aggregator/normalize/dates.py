@@ -37,7 +37,7 @@ WEEKDAYS = (
 ZONE_OFFSETS = {"wib": 7, "wita": 8, "wit": 9, "utc": 0, "gmt": 0, "z": 0}
 _UNITS = {
     "detik": "seconds", "second": "seconds", "sec": "seconds",
-    "menit": "minutes", "minute": "minutes", "min": "minutes", "mnt": "minutes",
+    "menit": "minutes", "mnt": "minutes", "minute": "minutes", "min": "minutes",
     "jam": "hours", "hour": "hours", "hr": "hours",
     "hari": "days", "day": "days",
     "minggu": "weeks", "pekan": "weeks", "week": "weeks",
@@ -57,13 +57,13 @@ _RELATIVE_RE = re.compile(
     r"(?:yang\s+|yg\s+)?(?:lalu|ago|lalu\.)"
 )
 _DMY_NAME = re.compile(
-    r"(\d{1,2})(?:st|nd|rd|th)?[\s./-]*(" + _MONTH_ALT + r")\b\.?[\s.,/-]*(\d{4})?"
+    r"(?<!\d)(\d{1,2})(?:st|nd|rd|th)?[\s./-]*(" + _MONTH_ALT + r")\b\.?[\s.,/-]*(\d{4})?"
 )
 _MDY_NAME = re.compile(r"\b(" + _MONTH_ALT + r")\b\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})")
-_YMD = re.compile(r"\b(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\b")
-_DMY = re.compile(r"\b(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})\b")
-_DM = re.compile(r"\(?\b(\d{1,2})/(\d{1,2})\b\)?")
-_TIME = re.compile(r"\b(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?(?:\s*([ap])\.?m\.?)?")
+_YMD = re.compile(r"(?<!\d)(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)")
+_DMY = re.compile(r"(?<!\d)(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})(?!\d)")
+_DM = re.compile(r"\(?(?<!\d)(\d{1,2})/(\d{1,2})(?!\d)\)?")
+_TIME = re.compile(r"(?<!\d)(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?(?:\s*([ap])\.?m\.?)?")
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def _relative(low: str, zone: tzinfo, now: datetime) -> datetime | None:
     if m:
         count_text, unit_text = m.group(1), m.group(2)
         count = 1 if count_text in ("se", "satu", "a", "an") else int(count_text)
-        unit = next(v for k, v in _UNITS.items() if unit_text.startswith(k))
+        unit = _UNITS.get(unit_text) or _UNITS[unit_text.removesuffix("s")]
         if unit == "months":
             return now - timedelta(days=30 * count)
         if unit == "years":

@@ -9,7 +9,9 @@ _MULTIPLIERS = {
     "jt": 1_000_000, "juta": 1_000_000, "m": 1_000_000, "mn": 1_000_000,
     "miliar": 1_000_000_000, "b": 1_000_000_000,
 }
-_NUMBER = re.compile(r"(\d[\d.,\s]*\d|\d)\s*(rb|ribu|k|jt|juta|miliar|mn|m|b)?\b", re.I)
+_NUMBER = re.compile(
+    r"(\d[\d.,\s]*\d|\d)(?:\s*(rb|ribu|k|jt|juta|miliar|mn|m|b)(?![a-z]))?", re.I
+)
 
 
 def parse_count(text: str | None) -> int | None:
