@@ -15,9 +15,10 @@ from typing import Any, NoReturn, TextIO
 import click
 
 from aggregator import __version__
-from aggregator.config import DEFAULT_CONFIG, format_interval, load_config
-from aggregator.core import Aggregator, preview_source
+from aggregator.config import DEFAULT_CONFIG, format_interval
+from aggregator.core import Aggregator, preview_source, read_config
 from aggregator.errors import AggregatorError, ConfigError, LockedError, NotFoundError
+from aggregator.normalize.text import excerpt
 from aggregator.types import SourceReport
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -98,7 +99,7 @@ def check(ctx: click.Context, as_json: bool) -> None:
       aggregator --config config/aggregator.toml check
     """
     try:
-        config = load_config(ctx.obj["config"])
+        config = read_config(ctx.obj["config"])
     except ConfigError as exc:
         if as_json:
             click.echo(_dumps({"ok": False, "errors": [vars(i) for i in exc.issues]}))
@@ -410,18 +411,39 @@ def preview(ctx: click.Context, source_id: str, page: str | None, as_json: bool)
       aggregator preview beritajakarta-terkini --file saved.html --json
     """
     with _errors():
-        result = preview_source(load_config(ctx.obj["config"]), source_id, page)
+        result = preview_source(read_config(ctx.obj["config"]), source_id, page)
     if as_json:
         click.echo(_dumps({"items": result.items, "warnings": result.warnings}))
         return
     for n, item in enumerate(result.items, 1):
-        click.echo(f"--- item {n}")
-        for key in ("title", "link", "published", "dated_by", "author", "views", "categories",
-                    "image", "key"):
-            click.echo(f"  {key:<10} {getattr(item, key)}")
+        problems: dict[str, str] = {}
+        for p in item.problems:
+            name, _, why = p.partition(": ")
+            problems.setdefault(name.removeprefix("article "), why)
+        rows: list[tuple[str, object, str | None]] = [
+            ("id", item.key, problems.get("id")),
+            ("title", item.title, problems.get("title")),
+            ("link", item.link, problems.get("link")),
+            ("date", f"{item.published:%Y-%m-%d %H:%M} UTC"
+                     + ("" if item.dated_by == "source" else f" ({item.dated_by})"),
+             problems.get("date")),
+            ("author", item.author, problems.get("author")),
+            ("views", item.views, problems.get("views")),
+            ("category", ", ".join(item.categories) or None, problems.get("category")),
+            ("image", item.image, problems.get("image")),
+            ("summary", excerpt(item.summary, 70) or None, problems.get("summary")),
+            ("content", f"{len(item.content)} characters of HTML" if item.content else None,
+             problems.get("content")),
+        ]
+        for i, (field, value, why) in enumerate(rows):
+            label = f"{n:>3}" if i == 0 else "   "
+            shown = "-" if value is None else str(value)
+            click.echo(f"{label}  {field:<9} {shown}" + (f"   <- {why}" if why else ""))
+        click.echo("")
     for w in result.warnings:
         click.echo(f"warning: {w}")
-    click.echo(f"{len(result.items)} item(s)")
+    failed = sum(bool(it.problems) for it in result.items)
+    click.echo(f"{len(result.items)} item(s), {failed} with a field that failed")
 
 
 def main(argv: list[str] | None = None) -> None:

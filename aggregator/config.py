@@ -6,10 +6,12 @@ Every problem is collected (not just the first) and reported with the file, the 
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import fields as dc_fields
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +20,21 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aggregator.errors import ConfigError, ConfigIssue
-from aggregator.types import Agency, Config, RankSettings, Region, Settings, Source
+from aggregator.types import (
+    HTML_FIELDS,
+    Agency,
+    ArticleSpec,
+    Config,
+    FieldSpec,
+    HtmlSpec,
+    RankSettings,
+    Region,
+    Rule,
+    Settings,
+    Source,
+)
+
+SelectorCheck = Callable[[str], "str | None"]
 
 DEFAULT_CONFIG = "config/aggregator.toml"
 ZONE_ALIASES = {"WIB": "Asia/Jakarta", "WITA": "Asia/Makassar", "WIT": "Asia/Jayapura"}
@@ -133,10 +149,14 @@ class _Table:
             return None
         return value
 
-    def number(self, name: str, *, minimum: float, integer: bool = False) -> Any:
-        value = self.get(name, int if integer else (int, float))
+    def number(self, name: str, *, minimum: float, integer: bool = False,
+               maximum: float | None = None) -> Any:
+        value = self.get(name, int if integer else float)
         if value is not None and value < minimum:
             self.problem(name, f"must be at least {minimum}, got {value}")
+            return None
+        if value is not None and maximum is not None and value > maximum:
+            self.problem(name, f"must be at most {maximum}, got {value}")
             return None
         return value
 
@@ -212,7 +232,7 @@ def _settings(raw: Any, file: str, issues: list[ConfigIssue]) -> Settings:
     for name in ("database", "title", "description", "language", "output_dir", "listen_host"):
         values[name] = t.string(name)
     values["base_url"] = t.url("base_url")
-    values["contact_url"] = t.url("contact_url")
+    values["contact_url"] = _contact(t)
     values["timezone"] = t.zone("timezone")
     values["default_interval"] = t.interval("default_interval")
     values["timeout"] = t.number("timeout", minimum=0.1)
@@ -221,7 +241,7 @@ def _settings(raw: Any, file: str, issues: list[ConfigIssue]) -> Settings:
     values["concurrency"] = t.number("concurrency", minimum=1, integer=True)
     values["per_host_concurrency"] = t.number("per_host_concurrency", minimum=1, integer=True)
     values["feed_size"] = t.number("feed_size", minimum=1, integer=True)
-    values["listen_port"] = t.number("listen_port", minimum=0, integer=True)
+    values["listen_port"] = t.number("listen_port", minimum=0, maximum=65535, integer=True)
     values["parse_workers"] = t.number("parse_workers", minimum=0, integer=True)
     include = t.get("include", (list, str))
     if isinstance(include, str):
@@ -273,6 +293,20 @@ def _env_overrides(settings: Settings, file: str, issues: list[ConfigIssue]) -> 
     return replace(settings, **changes) if changes else settings
 
 
+def _contact(t: _Table) -> str | None:
+    """Where site owners can reach the operator: an http(s) URL or a mailto: address."""
+    value = t.string("contact_url")
+    if value is None:
+        return None
+    if value.startswith("mailto:") and "@" in value and " " not in value:
+        return value
+    why = url_problem(value)
+    if why:
+        t.problem("contact_url", f"'{value}' {why} (or write mailto:someone@example.go.id)")
+        return None
+    return value
+
+
 def _array(doc: dict[str, Any], key: str, file: str, issues: list[ConfigIssue]) -> list[Any]:
     raw = doc.get(key, [])
     if not isinstance(raw, list):
@@ -281,8 +315,10 @@ def _array(doc: dict[str, Any], key: str, file: str, issues: list[ConfigIssue]) 
     return raw
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load and validate the config; raises ConfigError listing every problem."""
+def load_config(path: str | os.PathLike[str] | None = None,
+                selector_check: SelectorCheck | None = None) -> Config:
+    """Load and validate the config; raises ConfigError listing every problem.
+    `selector_check` (from the HTML parser) says why a CSS selector cannot be used."""
     main = Path(path or os.environ.get("AGGREGATOR_CONFIG") or DEFAULT_CONFIG)
     issues: list[ConfigIssue] = []
     doc = _read_toml(main, issues)
@@ -292,13 +328,17 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     settings = _env_overrides(settings, str(main), issues)
 
     documents: list[tuple[str, dict[str, Any]]] = [(str(main), doc)]
+    read = {main.resolve()}
     for pattern in settings.include:
         full = pattern if os.path.isabs(pattern) else str(main.parent / pattern)
-        matches = sorted(glob.glob(full))
+        matches = [m for m in sorted(glob.glob(full, recursive=True)) if os.path.isfile(m)]
         if not matches and not glob.has_magic(pattern):
             issues.append(ConfigIssue(str(main), "settings", "include",
                                       f"included file '{pattern}' does not exist"))
         for match in matches:
+            if Path(match).resolve() in read:
+                continue  # matched by an earlier pattern too
+            read.add(Path(match).resolve())
             sub = _read_toml(Path(match), issues)
             if sub is None:
                 continue
@@ -307,10 +347,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
                                           "only the main config file may have [settings]"))
             documents.append((match, sub))
 
-    known_top = {"settings", "agency", "region", "source"}
+    known_top = {"settings", "agency", "region", "source", "rule", "scraper"}
     regions: dict[str, Region] = {}
     agencies: dict[str, Agency] = {}
     raw_sources: list[tuple[str, dict[str, Any]]] = []
+    raw_rules: list[tuple[str, Any]] = []
+    scrapers: dict[str, HtmlSpec | None] = {}
     for file, d in documents:
         for key in d:
             if key not in known_top:
@@ -333,6 +375,20 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
                                           "is defined twice"))
             agencies[agency.slug] = agency
         raw_sources.extend((file, raw) for raw in _array(d, "source", file, issues))
+        raw_rules.extend((file, raw) for raw in _array(d, "rule", file, issues))
+        scraper_tables = d.get("scraper", {})
+        if not isinstance(scraper_tables, dict):
+            issues.append(ConfigIssue(file, "scraper", "", "must be tables [scraper.NAME]"))
+            scraper_tables = {}
+        for name, table in scraper_tables.items():
+            if name in scrapers:
+                issues.append(ConfigIssue(file, f"scraper {name}", "", "is defined twice"))
+            elif not isinstance(table, dict):
+                issues.append(ConfigIssue(file, f"scraper {name}", "", "must be a table"))
+                scrapers[name] = None
+            else:
+                scrapers[name] = _html_spec(_Table(table, file, f"scraper {name}", issues),
+                                            selector_check)
 
     for agency in agencies.values():
         if agency.region not in regions:
@@ -341,7 +397,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     sources: list[Source] = []
     seen_ids: dict[str, str] = {}
     for i, (file, raw) in enumerate(raw_sources):
-        source = _source(raw, file, i, settings, agencies, issues)
+        source = _source(raw, file, i, settings, agencies, issues, selector_check, scrapers)
         if source is None:
             continue
         if source.id in seen_ids:
@@ -352,10 +408,14 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         seen_ids[source.id] = file
         sources.append(source)
 
+    declared = {raw["id"] for _, raw in raw_sources
+                if isinstance(raw, dict) and isinstance(raw.get("id"), str)}
+    rules = [rule for i, (file, raw) in enumerate(raw_rules)
+             if (rule := _rule(raw, file, i, agencies, declared, issues)) is not None]
     if issues:
         raise ConfigError(issues)
     return Config(settings, agencies, regions, tuple(sources),
-                  tuple(f for f, _ in documents))
+                  tuple(f for f, _ in documents), tuple(rules))
 
 
 def _title_from_slug(slug: str) -> str:
@@ -414,8 +474,10 @@ SOURCE_KINDS = ("feed", "html")
 
 def _source(
     raw: Any, file: str, index: int, settings: Settings, agencies: dict[str, Agency],
-    issues: list[ConfigIssue],
+    issues: list[ConfigIssue], selector_check: SelectorCheck | None = None,
+    scrapers: dict[str, HtmlSpec | None] | None = None,
 ) -> Source | None:
+    scrapers = scrapers or {}
     if _not_table(raw, file, "source", index, issues):
         return None
     label = raw.get("id") if isinstance(raw.get("id"), str) else f"#{index + 1}"
@@ -437,9 +499,30 @@ def _source(
     zone = t.zone("timezone")
     enabled = t.get("enabled", bool)
     views_field = t.string("views_field")
-    if kind == "html" and "html" not in raw:
-        t.problem("html", "an html source needs a [source.html] table of selectors")
-    t.get("html", dict)  # validated by the HTML stage (issue 3)
+    html = None
+    scraper = t.string("scraper")
+    if kind == "html" and "html" not in raw and scraper is None:
+        t.problem("html", "an html source needs a [source.html] table of selectors "
+                          "or scraper = \"NAME\" naming a [scraper.NAME] table")
+    elif kind == "feed" and ("html" in raw or scraper is not None):
+        t.problem("html" if "html" in raw else "scraper",
+                  "only sources of kind = \"html\" take selectors")
+    elif "html" in raw and scraper is not None:
+        t.problem("scraper", "give either scraper or a [source.html] table, not both")
+    html_raw = t.get("html", dict)
+    if html_raw is not None and kind == "html":
+        html = _html_spec(_Table(html_raw, file, t.section, issues, prefix="html."),
+                          selector_check)
+    elif scraper is not None and kind == "html":
+        if scraper not in scrapers:
+            t.problem("scraper", f"'{scraper}' is not a defined [scraper.NAME] table"
+                      + _suggest(scraper, set(scrapers)))
+        else:
+            html = scrapers[scraper]
+            if html is None:  # its own errors are reported once, under "scraper NAME"
+                return None
+    if kind == "html" and views_field:
+        t.problem("views_field", "is for feed sources; an html source names a 'views' selector")
     t.finish()
     if len(issues) > before:
         return None
@@ -454,5 +537,172 @@ def _source(
         timezone=zone,
         enabled=True if enabled is None else enabled,
         views_field=views_field,
+        html=html,
         file=file,
     )
+
+
+_FIELD_STRING = re.compile(r"^(.*?)(?:^|\s)@([A-Za-z_:][\w:.-]*)\s*$")
+_HTML_KEYS = {"item", "container", "ignore", "id", "id_scope", "date_format", "language",
+              "next_page", "page_template", "first_page", "max_pages", "article", *HTML_FIELDS}
+
+
+def _field(t: _Table, name: str, selector_check: SelectorCheck | None,
+           *, required: bool = False) -> FieldSpec | None:
+    """A field spec: "css", "css @attr", "@attr", or {css, attr, regex, all}."""
+    raw = t.get(name, (str, dict), required=required)
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        match = _FIELD_STRING.match(raw)
+        css, attr = (match.group(1).strip(), match.group(2)) if match else (raw.strip(), "text")
+        spec = FieldSpec(css=css, attr=attr)
+        if not css and not match:
+            t.problem(name, "is empty; write a CSS selector such as 'h2 a' or 'h2 a @href'")
+            return None
+    else:
+        sub = _Table(raw, t.file, t.section, t.issues, prefix=f"{t.prefix}{name}.")
+        css = sub.get("css", str) or ""
+        attr = sub.get("attr", str) or "text"
+        regex = sub.get("regex", str)
+        every = sub.get("all", bool) or False
+        sub.finish()
+        spec = FieldSpec(css=css.strip(), attr=attr.removeprefix("@"), regex=regex, all=every)
+        if regex is not None:
+            try:
+                re.compile(regex)
+            except re.error as exc:
+                t.problem(name, f"regex '{regex}' does not compile: {exc}")
+                return None
+    if spec.css and selector_check is not None:
+        why = selector_check(spec.css)
+        if why:
+            t.problem(name, why)
+            return None
+    return spec
+
+
+def _selector(t: _Table, name: str, selector_check: SelectorCheck | None,
+              *, required: bool = False) -> str:
+    value = t.string(name, required=required)
+    if value is None:
+        return ""
+    if selector_check is not None:
+        why = selector_check(value)
+        if why:
+            t.problem(name, why)
+            return ""
+    return value
+
+
+def _html_spec(t: _Table, selector_check: SelectorCheck | None) -> HtmlSpec | None:
+    before = len(t.issues)
+    item = _selector(t, "item", selector_check, required=True)
+    container = _selector(t, "container", selector_check)
+    ignore = _selector(t, "ignore", selector_check)
+    fields: dict[str, FieldSpec] = {}
+    for name in HTML_FIELDS:
+        spec = _field(t, name, selector_check, required=name in ("title", "link"))
+        if spec is not None:
+            fields[name] = spec
+    item_id = _field(t, "id", selector_check)
+    id_scope = t.string("id_scope") or ""
+    if id_scope and not SOURCE_ID_RE.match(id_scope):
+        t.problem("id_scope", f"'{id_scope}' must be lower-case letters, digits, '.', '_', '-'")
+    date_format = t.string("date_format") or ""
+    if date_format and "%" not in date_format:
+        t.problem("date_format", f"'{date_format}' is not a strptime format (e.g. '%d-%m-%Y')")
+    language = t.string("language") or "id"
+    next_page = _field(t, "next_page", selector_check)
+    template = t.string("page_template") or ""
+    if template and "{page}" not in template:
+        t.problem("page_template", "must contain {page}, e.g. 'https://x.go.id/berita?page={page}'")
+    elif template and url_problem(template.replace("{page}", "1")):
+        t.problem("page_template", f"'{template}' {url_problem(template.replace('{page}', '1'))}")
+    first_page = t.number("first_page", minimum=0, integer=True)
+    max_pages = t.number("max_pages", minimum=1, integer=True)
+    if max_pages is not None and max_pages > 20:
+        t.problem("max_pages", "must be at most 20 (be polite)")
+    if next_page is not None and template:
+        t.problem("page_template", "give either next_page or page_template, not both")
+    article = None
+    article_raw = t.get("article", dict)
+    if article_raw is not None:
+        a = _Table(article_raw, t.file, t.section, t.issues, prefix=f"{t.prefix}article.")
+        article_fields = {}
+        for name in HTML_FIELDS:
+            spec = _field(a, name, selector_check)
+            if spec is not None:
+                article_fields[name] = spec
+        root = _selector(a, "root", selector_check)
+        cap = a.number("max_per_poll", minimum=0, integer=True)
+        a.finish()
+        if not article_fields:
+            a.problem("", "names no field to fetch from article pages")
+        article = ArticleSpec(article_fields, 10 if cap is None else cap, root)
+    t.finish()
+    if len(t.issues) > before:
+        return None
+    return HtmlSpec(item=item, fields=fields, container=container, id=item_id,
+                    id_scope=id_scope, ignore=ignore, date_format=date_format,
+                    language=language, next_page=next_page, page_template=template,
+                    first_page=1 if first_page is None else first_page,
+                    max_pages=max_pages or (1 if next_page is None and not template else 3),
+                    article=article)
+
+
+def _strings(t: _Table, name: str) -> tuple[str, ...]:
+    value = t.get(name, (list, str))
+    if value is None:
+        return ()
+    values = [value] if isinstance(value, str) else value
+    if not all(isinstance(v, str) and v.strip() for v in values):
+        t.problem(name, "must be a string or a list of non-empty strings")
+        return ()
+    return tuple(v.strip() for v in values)
+
+
+def _rule(raw: Any, file: str, index: int, agencies: dict[str, Agency],
+          source_ids: set[str], issues: list[ConfigIssue]) -> Rule | None:
+    if _not_table(raw, file, "rule", index, issues):
+        return None
+    t = _Table(raw, file, f"rule #{index + 1}", issues)
+    before = len(issues)
+    agency = t.string("agency", required=True)
+    if agency is not None and agency not in agencies:
+        t.problem("agency", f"'{agency}' is not a defined [[agency]] slug"
+                  + _suggest(agency, set(agencies)))
+    globs = _strings(t, "sources")
+    for pattern in globs:
+        if not any(fnmatch.fnmatchcase(sid, pattern) for sid in source_ids):
+            t.problem("sources", f"'{pattern}' matches no source id")
+    title = _strings(t, "title")
+    category = _strings(t, "category")
+    url = _strings(t, "url")
+    if not (globs or title or category or url):
+        t.problem("", "a rule needs at least one condition: sources, title, category or url")
+    t.finish()
+    if len(issues) > before or agency is None:
+        return None
+    return Rule(agency, globs, title, category, url, file)
+
+
+def config_warnings(config: Config) -> list[str]:
+    """Things that are valid but probably not what the admin wants."""
+    out: list[str] = []
+    contact = config.settings.contact_url
+    if "example.invalid" in contact or "change-me" in contact.lower():
+        out.append(f"settings.contact_url is still the placeholder '{contact}': site owners "
+                   "read it in our User-Agent, so put a real page or mailto: address there")
+    used = {a.region for a in config.agencies.values()}
+    for region in config.regions.values():
+        if region.slug not in used:
+            out.append(f"region {region.slug} has no agency; it gets no feed")
+    for agency in config.agencies.values():
+        if not any(s.agency == agency.slug for s in config.sources) and \
+                not any(r.agency == agency.slug for r in config.rules):
+            out.append(f"agency {agency.slug} has no source and no rule; its feed stays empty")
+    for source in config.sources:
+        if not source.enabled:
+            out.append(f"source {source.id} is disabled")
+    return out

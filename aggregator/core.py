@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,8 @@ from aggregator.config import load_config
 from aggregator.errors import NotFoundError
 from aggregator.fetch import Fetcher
 from aggregator.lock import RunLock
-from aggregator.pipeline import ParseJob, Poller, Progress, make_pool, parse_job
+from aggregator.parse.html import selector_problem
+from aggregator.pipeline import ParseJob, Poller, Progress, field_drift, make_pool, parse_job
 from aggregator.publish import WriteReport, write_static
 from aggregator.rank import ScoreParts
 from aggregator.site import Site, SiteBuilder
@@ -24,6 +25,11 @@ from aggregator.types import Config, NormalizedPage, Source, SourceReport, Story
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def read_config(path: str | None = None) -> Config:
+    """The config, with every HTML selector checked by the HTML parser."""
+    return load_config(path, selector_check=selector_problem)
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,7 @@ class Aggregator:
     @classmethod
     def open(cls, config_path: str | None = None,
              clock: Callable[[], datetime] = utcnow) -> Aggregator:
-        return cls(load_config(config_path), clock)
+        return cls(read_config(config_path), clock)
 
     def close(self) -> None:
         self.store.close()
@@ -66,9 +72,10 @@ class Aggregator:
             SourceReport]:
         if not sources:
             return []
-        pool = make_pool(self.config.settings, len(sources))
+        feeds = sum(s.kind == "feed" for s in sources)
+        pool = make_pool(self.config.settings.parse_workers, feeds)
         try:
-            poller = Poller(self.config.settings, self.store, self.clock, pool, progress)
+            poller = Poller(self.config, self.store, self.clock, pool, progress)
             return asyncio.run(poller.poll(sources))
         finally:
             if pool is not None:
@@ -132,13 +139,17 @@ def preview_source(config: Config, source_id: str, file: str | None = None,
         body, url = Path(file).read_bytes(), source.url
     else:
         async def get() -> tuple[bytes, dict[str, str], str]:
-            async with Fetcher(config.settings) as fetcher:
+            async with Fetcher(config.settings, None, utcnow) as fetcher:
                 result = await fetcher.fetch(source.url, None, source.kind)
                 return result.body or b"", result.headers, result.final_url
         body, headers, url = asyncio.run(get())
     zone = source.timezone or config.settings.timezone
-    return parse_job(ParseJob(source.kind, body, headers, url, source.id, source.views_field,
-                              zone, now or utcnow()))
+    page = parse_job(ParseJob(source.kind, body, headers, url, source.id, source.views_field,
+                              zone, now or utcnow(), source.html))
+    if source.html is not None:
+        drift = field_drift(page.items, source.html)
+        page = replace(page, warnings=page.warnings + tuple(drift))
+    return page
 
 
 def _state(row: dict[str, Any]) -> str:
@@ -147,5 +158,7 @@ def _state(row: dict[str, Any]) -> str:
     if row["last_fetch_at"] is None:
         return "new"
     if row["failures"]:
-        return "failing"
+        return "drifting" if (row["last_error"] or "").startswith("drift:") else "failing"
+    if any(w.startswith("drift:") for w in row["warnings"]):
+        return "drifting"
     return "ok"

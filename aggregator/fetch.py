@@ -11,7 +11,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+import urllib.robotparser
 from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -22,6 +26,7 @@ from aggregator.errors import (
     FetchError,
     FetchTimeout,
     HTTPStatusError,
+    RobotsDisallowed,
     TooManyRedirects,
 )
 from aggregator.types import FetchResult, Settings, Validators
@@ -33,17 +38,67 @@ ACCEPT = {
 }
 
 
+ROBOTS_TTL = timedelta(hours=24)
+ROBOTS_MAX_BYTES = 512 * 1024
+ROBOTS_AGENT = "aggregator"
+MAX_CRAWL_DELAY = 60.0  # seconds; a larger Crawl-delay is capped (and the cap is logged)
+
+
 def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+class RobotsCache(Protocol):
+    """Where robots.txt answers are kept between runs (the store)."""
+
+    def robots_get(self, origin: str) -> tuple[int, str, datetime] | None: ...
+
+    def robots_put(self, origin: str, status: int, body: str, at: datetime) -> None: ...
+
+
+class Robots:
+    """One host's robots.txt, read per RFC 9309: a 4xx answer allows everything; a 5xx answer
+    or no answer at all disallows everything (until the next try)."""
+
+    def __init__(self, status: int, body: str) -> None:
+        self.status = status
+        self.parser = urllib.robotparser.RobotFileParser()
+        self.parser.parse(body.splitlines() if 200 <= status < 300 else [])
+
+    def allowed(self, url: str) -> bool:
+        if 400 <= self.status < 500:
+            return True
+        if not 200 <= self.status < 300:
+            return False
+        return self.parser.can_fetch(ROBOTS_AGENT, url)
+
+    def crawl_delay(self) -> float:
+        if not 200 <= self.status < 300:
+            return 0.0
+        delay = self.parser.crawl_delay(ROBOTS_AGENT)
+        return min(float(delay or 0), MAX_CRAWL_DELAY)
+
+    def why_not(self) -> str:
+        if not 200 <= self.status < 300 and not 400 <= self.status < 500:
+            reason = f"HTTP {self.status}" if self.status else "no answer"
+            return f"robots.txt could not be read ({reason}); RFC 9309 says: do not crawl"
+        return f"robots.txt disallows this URL for user agent '{ROBOTS_AGENT}'"
+
+
 class Fetcher:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, robots_cache: RobotsCache | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self._client: httpx.AsyncClient | None = None
         self._global = asyncio.Semaphore(settings.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(settings.per_host_concurrency))
+        self._robots_cache = robots_cache
+        self._robots: dict[str, Robots] = {}
+        self._robots_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._spacing_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._last_request: dict[str, float] = {}
+        self._clock = clock
 
     async def __aenter__(self) -> Fetcher:
         s = self.settings
@@ -63,10 +118,58 @@ class Fetcher:
             await self._client.aclose()
             self._client = None
 
+    async def robots(self, url: str) -> Robots:
+        """The robots.txt of `url`'s origin: from memory, the cache (24 h), or fetched."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}".lower()
+        async with self._robots_locks[origin]:
+            if origin in self._robots:
+                return self._robots[origin]
+            now = self._clock() if self._clock else None
+            cached = self._robots_cache.robots_get(origin) if self._robots_cache else None
+            if cached is not None and now is not None and now - cached[2] < ROBOTS_TTL:
+                robots = Robots(cached[0], cached[1])
+            else:
+                status, body = await self._get_robots(origin + "/robots.txt")
+                robots = Robots(status, body)
+                if self._robots_cache is not None and now is not None and status:
+                    self._robots_cache.robots_put(origin, status, body, now)
+            self._robots[origin] = robots
+            return robots
+
+    async def _get_robots(self, url: str) -> tuple[int, str]:
+        assert self._client is not None, "use `async with Fetcher(...)`"
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                response = await self._client.get(url, headers={"Accept": "text/plain"})
+        except (httpx.HTTPError, TimeoutError):
+            return 0, ""
+        return response.status_code, response.content[:ROBOTS_MAX_BYTES].decode("utf-8",
+                                                                                  "replace")
+
+    async def _space(self, host: str, delay: float) -> None:
+        """Keep at least `delay` seconds between two requests to one host (Crawl-delay)."""
+        async with self._spacing_locks[host]:
+            last = self._last_request.get(host)
+            if last is not None:
+                wait = last + delay - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            self._last_request[host] = time.monotonic()
+
     async def fetch(self, url: str, validators: Validators | None = None,
                     kind: str = "feed") -> FetchResult:
-        """GET `url` once. Raises a FetchError subclass on any failure."""
+        """GET `url` once. Raises a FetchError subclass on any failure. For HTML pages the
+        host's robots.txt is obeyed, Crawl-delay included."""
         host = (urlsplit(url).hostname or "").lower()
+        delay = 0.0
+        if kind == "html":
+            robots = await self.robots(url)
+            if not robots.allowed(url):
+                raise RobotsDisallowed(url, robots.why_not())
+            delay = robots.crawl_delay()
+        if delay:
+            await self._space(host, delay)
         async with self._global, self._hosts[host]:
             started = time.monotonic()
             try:

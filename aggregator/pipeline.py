@@ -1,33 +1,42 @@
 """One source, end to end: fetch -> parse -> normalize -> store, with every error captured in
 that source's report (one broken source never stops the others).
 
-Fetching is asynchronous (many sources at once, politely per host); parsing and normalizing are
-CPU-bound and run in a pool of worker processes so that a poll uses every core; storing happens
-in the calling process, one transaction per source.
+Fetching is asynchronous (many sources at once, politely per host). Feed parsing is CPU-bound
+(feedparser) and runs in a pool of worker processes so that a poll uses every core. HTML pages
+are parsed in-process (lexbor takes about a millisecond a page) because pagination and article
+pages need the result before the next fetch. Storing happens in the calling process, one
+transaction per source.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import random
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from urllib.parse import urljoin
 
-from aggregator import policy
+from aggregator import policy, rules
 from aggregator.config import resolve_zone
 from aggregator.errors import AggregatorError, FetchError, HTTPStatusError, ParseError
 from aggregator.fetch import Fetcher
-from aggregator.normalize import normalize_page
+from aggregator.normalize import normalize_item, normalize_page
 from aggregator.parse.feed import parse_feed
+from aggregator.parse.html import parse_article, parse_listing
 from aggregator.store import Store
 from aggregator.types import (
+    Config,
     FetchResult,
+    HtmlSpec,
+    Item,
     NormalizedPage,
-    Settings,
+    ParsedPage,
+    RawItem,
     Source,
     SourceReport,
     Validators,
@@ -35,9 +44,13 @@ from aggregator.types import (
 
 Clock = Callable[[], datetime]
 Progress = Callable[[SourceReport], None]
+log = logging.getLogger("aggregator.fetch")
 
 # Parsing in worker processes pays off only when there are several bodies to parse.
 POOL_THRESHOLD = 4
+# A field that fails on more than this share of a page's items means the layout drifted.
+DRIFT_SHARE = 0.5
+DRIFT_MIN_ITEMS = 3
 
 
 @dataclass(frozen=True)
@@ -52,14 +65,37 @@ class ParseJob:
     views_field: str | None
     zone: str
     now: datetime
+    html: HtmlSpec | None = None
 
 
 def parse_job(job: ParseJob) -> NormalizedPage:
-    """Bytes -> normalized items. Runs in a worker process; raises ParseError."""
-    if job.kind != "feed":
-        raise ParseError(f"source kind '{job.kind}' is not supported by this version")
-    page = parse_feed(job.body, job.headers, job.url, job.views_field)
-    return normalize_page(page, job.source_id, job.url, resolve_zone(job.zone), job.now)
+    """Bytes -> normalized items. Runs in a worker process or inline; raises ParseError."""
+    page = parse_page(job)
+    date_format = job.html.date_format if job.html else ""
+    return normalize_page(page, job.source_id, job.url, resolve_zone(job.zone), job.now,
+                          date_format)
+
+
+def parse_page(job: ParseJob) -> ParsedPage:
+    if job.kind == "feed":
+        return parse_feed(job.body, job.headers, job.url, job.views_field)
+    if job.kind == "html" and job.html is not None:
+        return parse_listing(job.body, job.headers, job.html)
+    raise ParseError(f"source kind '{job.kind}' has no parser")
+
+
+def field_drift(items: Sequence[Item], spec: HtmlSpec) -> list[str]:
+    """'drift: ...' warnings for date/views fields that fail on most of a page's items."""
+    out: list[str] = []
+    if len(items) < DRIFT_MIN_ITEMS:
+        return out
+    for name in ("date", "views"):
+        if name not in spec.fields:
+            continue
+        failed = sum(any(p.startswith(f"{name}:") for p in it.problems) for it in items)
+        if failed > DRIFT_SHARE * len(items):
+            out.append(f"drift: field '{name}' failed on {failed} of {len(items)} items")
+    return out
 
 
 def _warm_up() -> None:
@@ -68,23 +104,22 @@ def _warm_up() -> None:
     import aggregator.parse.feed  # noqa: F401
 
 
-def make_pool(settings: Settings, jobs: int) -> Executor | None:
-    workers = settings.parse_workers or (os.cpu_count() or 1)
-    workers = min(workers, jobs)
-    if workers < 2 and jobs < POOL_THRESHOLD:
+def make_pool(workers: int, jobs: int) -> Executor | None:
+    workers = min(workers or (os.cpu_count() or 1), jobs)
+    if workers < 2 or jobs < POOL_THRESHOLD:
         return None
     context = multiprocessing.get_context("forkserver")
-    return ProcessPoolExecutor(max_workers=max(workers, 1), mp_context=context,
-                               initializer=_warm_up)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_up)
 
 
 class Poller:
     """Polls a set of sources once. `clock` gives aware UTC datetimes."""
 
-    def __init__(self, settings: Settings, store: Store, clock: Clock,
+    def __init__(self, config: Config, store: Store, clock: Clock,
                  pool: Executor | None = None, progress: Progress | None = None,
                  rng: random.Random | None = None) -> None:
-        self.settings = settings
+        self.config = config
+        self.settings = config.settings
         self.store = store
         self.clock = clock
         self.pool = pool
@@ -92,7 +127,7 @@ class Poller:
         self.rng = rng or random.Random()
 
     async def poll(self, sources: Sequence[Source]) -> list[SourceReport]:
-        async with Fetcher(self.settings) as fetcher:
+        async with Fetcher(self.settings, self.store, self.clock) as fetcher:
             tasks = [asyncio.create_task(self._poll_one(fetcher, s)) for s in sources]
             reports: list[SourceReport] = []
             for done in asyncio.as_completed(tasks):
@@ -112,8 +147,10 @@ class Poller:
             if result.not_modified:
                 report = SourceReport(source.id, "not_modified", status=result.status,
                                       duration=result.duration, warnings=state.warnings)
+            elif source.kind == "html":
+                report = await self._ingest_html(fetcher, source, result)
             else:
-                report = await self._ingest(source, result)
+                report = await self._ingest_feed(source, result)
         except AggregatorError as exc:
             status = exc.status if isinstance(exc, HTTPStatusError) else \
                 (result.status if result else None)
@@ -121,6 +158,7 @@ class Poller:
                                   duration=result.duration if result else
                                   (self.clock() - started).total_seconds())
         except Exception as exc:  # a bug must not take the other sources down
+            log.exception("source=%s internal error", source.id)
             report = SourceReport(source.id, "error", error=f"internal error: {exc!r}",
                                   duration=(self.clock() - started).total_seconds())
         failures = state.failures + 1 if report.outcome == "error" else 0
@@ -130,26 +168,119 @@ class Poller:
             validators = Validators(result.etag, result.last_modified, result.body_hash)
         self.store.record_fetch(report, started, due, validators,
                                 result.final_url if result else None)
+        log.info("source=%s url=%s outcome=%s status=%s new=%d updated=%d duration=%.3f%s",
+                 source.id, source.url, report.outcome, report.status, report.new,
+                 report.updated, report.duration, f" error={report.error!r}"
+                 if report.error else "")
         return report
 
-    async def _ingest(self, source: Source, result: FetchResult) -> SourceReport:
+    def _job(self, source: Source, result: FetchResult) -> ParseJob:
         assert result.body is not None
-        job = ParseJob(source.kind, result.body, result.headers, result.final_url, source.id,
-                       source.views_field, source.timezone or self.settings.timezone,
-                       self.clock())
+        return ParseJob(source.kind, result.body, result.headers, result.final_url, source.id,
+                        source.views_field, source.timezone or self.settings.timezone,
+                        self.clock(), source.html)
+
+    def _store(self, source: Source, items: Sequence[Item], warnings: list[str],
+               result: FetchResult, size: int) -> SourceReport:
+        entries = [(item, *rules.assign_agency(item, source, self.config.rules))
+                   for item in items]
+        new, updated, unchanged = self.store.ingest(source.scope, entries, self.clock())
+        if result.redirects and result.final_url != source.url:
+            warnings.append(f"redirected to {result.final_url}; update the source's url")
+        outcome = "new" if new else ("updated" if updated else "unchanged")
+        return SourceReport(source.id, outcome, new, updated, unchanged,  # type: ignore[arg-type]
+                            status=result.status, warnings=tuple(warnings),
+                            duration=result.duration, bytes=size)
+
+    async def _ingest_feed(self, source: Source, result: FetchResult) -> SourceReport:
+        job = self._job(source, result)
         if self.pool is not None:
             page = await asyncio.get_running_loop().run_in_executor(self.pool, parse_job, job)
         else:
             page = parse_job(job)
-        entries = [(item, source.agency) for item in page.items]
-        new, updated, unchanged = self.store.ingest(source.id, entries, self.clock())
-        warnings = list(page.warnings)
-        if result.redirects and result.final_url != source.url:
-            warnings.append(f"redirected to {result.final_url}")
-        outcome = "new" if new else ("updated" if updated else "unchanged")
-        return SourceReport(source.id, outcome, new, updated, unchanged,  # type: ignore[arg-type]
-                            status=result.status, warnings=tuple(warnings),
-                            duration=result.duration, bytes=len(result.body))
+        return self._store(source, page.items, list(page.warnings), result, len(job.body))
+
+    async def _ingest_html(self, fetcher: Fetcher, source: Source,
+                           result: FetchResult) -> SourceReport:
+        spec = source.html
+        assert spec is not None and result.body is not None
+        zone = resolve_zone(source.timezone or self.settings.timezone)
+        first = parse_page(self._job(source, result))
+        if first.drift:
+            raise ParseError(f"drift: {first.drift}")
+        warnings = list(first.warnings)
+        pages: list[tuple[str, ParsedPage]] = [(result.final_url, first)]
+        size = len(result.body)
+        next_url = self._next_page(spec, result.final_url, first, 1)
+        while next_url and len(pages) < spec.max_pages:
+            if next_url in {url for url, _ in pages}:
+                break
+            try:
+                more = await fetcher.fetch(next_url, None, "html")
+            except FetchError as exc:
+                warnings.append(f"page {len(pages) + 1} ({next_url}): {exc.message}")
+                break
+            page = parse_page(self._job(source, more))
+            size += len(more.body or b"")
+            if page.drift or not page.items:
+                break
+            pages.append((more.final_url, page))
+            next_url = self._next_page(spec, more.final_url, page, len(pages))
+        # normalize every page against its own URL; the same item on two pages counts once
+        raws: dict[str, tuple[RawItem, str]] = {}
+        items: dict[str, Item] = {}
+        now = self.clock()
+        for url, page in pages:
+            for raw in page.items:
+                item, _ = normalize_item(raw, source.id, url, zone, now, True, spec.date_format)
+                if item is not None and item.key not in items:
+                    items[item.key] = item
+                    raws[item.key] = (raw, url)
+        if spec.article is not None and spec.article.max_per_poll:
+            known = self.store.known_keys(source.scope, list(items))
+            fresh = [k for k in items if k not in known and items[k].link]
+            for key in fresh[: spec.article.max_per_poll]:
+                raw, url = raws[key]
+                link = items[key].link
+                assert link is not None
+                try:
+                    article = await fetcher.fetch(link, None, "html")
+                except FetchError as exc:
+                    warnings.append(f"article {link}: {exc.message}")
+                    continue
+                found, problems = parse_article(article.body or b"", article.headers,
+                                                spec.article, spec.ignore)
+                merged = merge_article(raw, found, problems)
+                item, _ = normalize_item(merged, source.id, url, zone, now, True,
+                                         spec.date_format)
+                if item is not None and item.key == key:
+                    items[key] = item
+        all_items = list(items.values())
+        warnings.extend(field_drift(all_items, spec))
+        return self._store(source, all_items, warnings, result, size)
+
+    @staticmethod
+    def _next_page(spec: HtmlSpec, url: str, page: ParsedPage, done: int) -> str | None:
+        if spec.page_template:
+            return spec.page_template.format(page=spec.first_page + done)
+        if page.next_url:
+            return urljoin(url, page.next_url)
+        return None
+
+
+def merge_article(raw: RawItem, found: dict[str, str], problems: list[str]) -> RawItem:
+    """Fill the fields a listing lacks from the article's own page (the listing wins)."""
+    names = {"date": "published", "category": "categories"}
+    changes: dict[str, object] = {}
+    for field, value in found.items():
+        attr = names.get(field, field)
+        if attr == "categories":
+            if not raw.categories:
+                changes[attr] = tuple(c.strip() for c in value.split(",") if c.strip())
+        elif getattr(raw, attr, None) in (None, ""):
+            changes[attr] = value
+    kept = [p for p in raw.problems if p.split(":", 1)[0] not in found]
+    return replace(raw, **changes, problems=tuple(kept + problems))  # type: ignore[arg-type]
 
 
 def _describe(exc: AggregatorError) -> str:

@@ -101,6 +101,8 @@ class SiteBuilder:
         region_docs = []
         for region in sorted(self.config.regions.values(), key=lambda r: r.name):
             members = [a.slug for a in self.config.agencies.values() if a.region == region.slug]
+            if not members:
+                continue
             stories = self.store.recent_stories(s.feed_size, members)
             region_docs.append(self._doc(f"feeds/region/{region.slug}", f"Wilayah {region.name}",
                                          f"Berita dari instansi di {region.name}.",

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 SourceKind = Literal["feed", "html"]
+DEFAULT_CONTACT = "https://example.invalid/set-contact_url-in-config"
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Settings:
     title: str = "Berita Pemerintah Daerah"
     description: str = "Berita resmi pemerintah provinsi, kota dan dinas, dalam satu feed."
     language: str = "id"
-    contact_url: str = "https://github.com/"
+    contact_url: str = DEFAULT_CONTACT
     default_interval: int = 1800  # seconds
     timeout: float = 20.0  # seconds, whole request
     max_body_bytes: int = 10 * 1024 * 1024
@@ -63,6 +64,68 @@ class Agency:
 
 
 @dataclass(frozen=True)
+class FieldSpec:
+    """How to read one field of an HTML item: the first element matching `css` inside the item
+    (the item itself when empty), its text or an attribute, optionally cut by a regex."""
+
+    css: str = ""
+    attr: str = "text"  # "text", "html" (inner HTML) or an attribute name such as "href"
+    regex: str | None = None  # keep group 1 (or the whole match) of the first match
+    all: bool = False  # every match, joined by ", " (categories)
+
+    def describe(self) -> str:
+        out = self.css or "(the item itself)"
+        if self.attr != "text":
+            out += f" @{self.attr}"
+        if self.regex:
+            out += f" ~ /{self.regex}/"
+        return out
+
+
+HTML_FIELDS = ("title", "link", "date", "author", "views", "summary", "content", "image",
+               "category")
+
+
+@dataclass(frozen=True)
+class ArticleSpec:
+    """Fetch each new item's own page to fill fields the listing lacks."""
+
+    fields: dict[str, FieldSpec]
+    max_per_poll: int = 10
+    root: str = ""  # optional container of the article on its page
+
+
+@dataclass(frozen=True)
+class HtmlSpec:
+    item: str  # CSS selector of one item
+    fields: dict[str, FieldSpec]
+    container: str = ""  # optional: tells "layout changed" from "no items today"
+    id: FieldSpec | None = None  # explicit item-id rule
+    id_scope: str = ""  # sources sharing a scope share items (same id = same item)
+    ignore: str = ""  # elements removed before extraction (icon ligatures, ads)
+    date_format: str = ""  # strptime format tried before the general date parser
+    language: str = "id"
+    next_page: FieldSpec | None = None  # link to the next listing page
+    page_template: str = ""  # or a URL template with {page}
+    first_page: int = 1
+    max_pages: int = 1
+    article: ArticleSpec | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Assigns an agency to the items of multi-agency portals. Conditions of different kinds
+    must all hold; within one kind, any listed value is enough. Rules are tried in order."""
+
+    agency: str
+    sources: tuple[str, ...] = ()  # source id globs; empty: every source
+    title: tuple[str, ...] = ()  # words in the title (case-insensitive)
+    category: tuple[str, ...] = ()  # category names (case-insensitive)
+    url: tuple[str, ...] = ()  # substrings of the item's link
+    file: str = ""
+
+
+@dataclass(frozen=True)
 class Source:
     id: str
     kind: SourceKind
@@ -73,7 +136,13 @@ class Source:
     timezone: str | None = None  # None: settings.timezone
     enabled: bool = True
     views_field: str | None = None  # feedparser entry key holding a view count
+    html: HtmlSpec | None = None
     file: str = ""  # the config file that declared it
+
+    @property
+    def scope(self) -> str:
+        """Items are unique per scope: the source id, or a scope shared by a portal's pages."""
+        return (self.html.id_scope if self.html and self.html.id_scope else "") or self.id
 
     @property
     def label(self) -> str:
@@ -87,6 +156,7 @@ class Config:
     regions: dict[str, Region]
     sources: tuple[Source, ...]
     files: tuple[str, ...]
+    rules: tuple[Rule, ...] = ()
 
     def source(self, source_id: str) -> Source | None:
         for s in self.sources:
@@ -155,6 +225,8 @@ class RawItem:
     views: str | None = None  # the count as written
     categories: tuple[str, ...] = ()
     image: str | None = None
+    id: str | None = None  # from an explicit item-id rule
+    problems: tuple[str, ...] = ()  # fields that failed, and why (for preview and drift)
 
 
 @dataclass(frozen=True)
@@ -163,6 +235,8 @@ class ParsedPage:
     title: str | None = None
     link: str | None = None
     warnings: tuple[str, ...] = ()
+    next_url: str | None = None  # pagination
+    drift: str | None = None  # the page no longer looks like the config expects
 
 
 @dataclass(frozen=True)
@@ -183,12 +257,14 @@ class Item:
     categories: tuple[str, ...]
     image: str | None
     content_hash: str  # over what the source said, never views or fetch time
+    problems: tuple[str, ...] = ()  # not stored: fields that failed, for preview
 
 
 @dataclass(frozen=True)
 class NormalizedPage:
     items: tuple[Item, ...]
     warnings: tuple[str, ...]
+    drift: str | None = None
 
 
 # --- storage and reporting -----------------------------------------------------------------

@@ -26,7 +26,7 @@ __all__ = [
 
 
 def normalize_page(page: ParsedPage, source_id: str, page_url: str, zone: tzinfo,
-                   now: datetime) -> NormalizedPage:
+                   now: datetime, date_format: str = "") -> NormalizedPage:
     """Normalize every item of one fetched page. Items without a title or link are dropped with
     a warning; duplicate keys within the page keep their first occurrence."""
     guid_counts = Counter(r.guid.strip() for r in page.items if r.guid and r.guid.strip())
@@ -36,7 +36,8 @@ def normalize_page(page: ParsedPage, source_id: str, page_url: str, zone: tzinfo
     bad_dates: list[str] = []
     for index, raw in enumerate(page.items):
         guid_unique = bool(raw.guid and guid_counts[raw.guid.strip()] == 1)
-        item, date_error = normalize_item(raw, source_id, page_url, zone, now, guid_unique)
+        item, date_error = normalize_item(raw, source_id, page_url, zone, now, guid_unique,
+                                          date_format)
         if item is None:
             warnings.append(f"entry {index + 1} has neither a title nor a link; skipped")
             continue
@@ -53,11 +54,12 @@ def normalize_page(page: ParsedPage, source_id: str, page_url: str, zone: tzinfo
     if duplicated:
         warnings.append(f"{len(duplicated)} GUID(s) used by more than one entry "
                         f"(e.g. '{duplicated[0]}'); those entries are keyed by link")
-    return NormalizedPage(tuple(items), tuple(warnings))
+    return NormalizedPage(tuple(items), tuple(warnings), page.drift)
 
 
 def normalize_item(raw: RawItem, source_id: str, page_url: str, zone: tzinfo, now: datetime,
-                   guid_unique: bool = True) -> tuple[Item | None, str | None]:
+                   guid_unique: bool = True, date_format: str = "",
+                   ) -> tuple[Item | None, str | None]:
     """One raw item -> (item or None when unusable, date problem or None)."""
     link = canonical_url(raw.link, page_url) if raw.link else None
     if link is None and raw.guid and raw.guid.strip().startswith(("http://", "https://")):
@@ -71,9 +73,11 @@ def normalize_item(raw: RawItem, source_id: str, page_url: str, zone: tzinfo, no
 
     date_error: str | None = None
     published_text = raw.published or raw.updated
-    published: ParsedDate = parse_date(published_text, zone, now)
+    published: ParsedDate = parse_date(published_text, zone, now, date_format)
+    problems = list(raw.problems)
     if published_text and published.value is None:
         date_error = published.error
+        problems.append(f"date: {published.error}; first-seen time used")
     dated_by = "source"
     when = published.value
     if when is None:
@@ -85,10 +89,13 @@ def normalize_item(raw: RawItem, source_id: str, page_url: str, zone: tzinfo, no
         updated = None
 
     date_for_key = None if published.relative else published_text
-    key = item_key(raw.guid, guid_unique, link, title, date_for_key)
+    key = "id:" + raw.id.strip() if raw.id and raw.id.strip() else \
+        item_key(raw.guid, guid_unique, link, title, date_for_key)
     views = parse_count(raw.views)
+    if raw.views is not None and views is None:
+        problems.append(f"views: '{raw.views[:40]}' holds no number")
     categories = tuple(dict.fromkeys(c for c in (plain_text(c) for c in raw.categories) if c))
-    image = absolute_url(raw.image, link or page_url)
+    image = absolute_url(raw.image, page_url)
     author = plain_text(raw.author) or None
     fingerprint = content_hash(
         title, link, summary, content, author,
@@ -110,4 +117,5 @@ def normalize_item(raw: RawItem, source_id: str, page_url: str, zone: tzinfo, no
         categories=categories,
         image=image,
         content_hash=fingerprint,
+        problems=tuple(problems),
     ), date_error

@@ -73,11 +73,20 @@ class ParsedDate:
     error: str | None = None
 
 
-def parse_date(text: str | None, zone: tzinfo, now: datetime) -> ParsedDate:
-    """Parse one date string; never raises. `now` must be aware."""
+def parse_date(text: str | None, zone: tzinfo, now: datetime, fmt: str = "") -> ParsedDate:
+    """Parse one date string; never raises. `now` must be aware. `fmt`, a strptime format,
+    is tried first when given (a source's `date_format`)."""
     if text is None or not text.strip():
         return ParsedDate(None, error="empty")
     raw = " ".join(text.split())
+    if fmt:
+        try:
+            exact = datetime.strptime(raw, fmt)
+        except ValueError:
+            pass
+        else:
+            exact = exact if exact.tzinfo else exact.replace(tzinfo=zone)
+            return ParsedDate(exact.astimezone(UTC))
     for attempt in (_iso, _rfc822):
         value = attempt(raw, zone)
         if value is not None:

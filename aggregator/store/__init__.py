@@ -198,28 +198,50 @@ class Store:
                      final_url, report.source_id),
                 )
 
+    def known_keys(self, scope: str, keys: Sequence[str]) -> set[str]:
+        return set(self._existing(scope, list(keys)))
+
+    # --- robots.txt cache ---------------------------------------------------------------------
+
+    def robots_get(self, origin: str) -> tuple[int, str, datetime] | None:
+        rows = self._rows("SELECT status, body, fetched_at FROM robots WHERE origin=?",
+                          (origin,))
+        if not rows:
+            return None
+        return rows[0]["status"], rows[0]["body"], parse_ts(rows[0]["fetched_at"])
+
+    def robots_put(self, origin: str, status: int, body: str, at: datetime) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO robots (origin, status, body, fetched_at) "
+                            "VALUES (?, ?, ?, ?)", (origin, status, body, ts(at)))
+
     # --- items ------------------------------------------------------------------------------
 
-    def ingest(self, scope: str, entries: Sequence[tuple[Item, str]],
+    def ingest(self, scope: str, entries: Sequence[tuple[Item, str, int]],
                now: datetime) -> tuple[int, int, int]:
         """Store one fetch's items (each with its agency) in one transaction.
 
         Items are unique on (scope, key): the scope is the source id, or a name shared by the
         sources of one portal whose item-id rule makes the same article one item everywhere.
+        Each entry carries the agency and the priority of that assignment: a stored item changes
+        agency only for a higher priority (a rule beats a source default), so an article seen
+        on several pages of one portal keeps one agency.
         Returns (new, updated, unchanged). Views are sampled for every item that has them."""
         new = updated = unchanged = 0
         at = ts(now)
         with self.transaction():
-            existing = self._existing(scope, [item.key for item, _ in entries])
-            for item, agency in entries:
+            existing = self._existing(scope, [item.key for item, _, _ in entries])
+            for item, agency, priority in entries:
                 row = existing.get(item.key)
                 if row is None:
-                    item_id = self._insert(scope, item, agency, at)
+                    item_id = self._insert(scope, item, agency, priority, at)
                     new += 1
                 else:
                     item_id = row["id"]
+                    if priority <= row["agency_priority"]:
+                        agency, priority = row["agency"], row["agency_priority"]
                     if row["content_hash"] != item.content_hash or row["agency"] != agency:
-                        self._update(row, item, agency, at)
+                        self._update(row, item, agency, priority, at)
                         updated += 1
                     else:
                         unchanged += 1
@@ -243,12 +265,13 @@ class Store:
         for chunk in _chunks(keys, 500):
             marks = ",".join("?" * len(chunk))
             for row in self.db.query(
-                f"SELECT id, key, content_hash, agency, story_id, published, dated_by "
+                f"SELECT id, key, content_hash, agency, agency_priority, story_id, published, "
+                f"dated_by "
                 f"FROM items WHERE scope=? AND key IN ({marks})", (scope, *chunk)):
                 found[row["key"]] = row
         return found
 
-    def _insert(self, scope: str, item: Item, agency: str, at: str) -> int:
+    def _insert(self, scope: str, item: Item, agency: str, priority: int, at: str) -> int:
         uid = item_uid(scope, item.key)
         candidates: list[dedupe.Candidate] = []
         if item.link:
@@ -264,25 +287,28 @@ class Store:
             "INSERT OR IGNORE INTO stories (id, lead_item, published, updated, created_at) "
             "VALUES (?, NULL, ?, ?, ?)", (story_id, published, updated, at))
         cursor = self.db.execute(
-            "INSERT INTO items (uid, scope, source_id, key, agency, link, title, summary, content, "
-            "author, categories, image, published, updated, dated_by, first_seen, last_seen, "
-            "content_hash, story_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (uid, scope, item.source_id, item.key, agency, item.link, item.title, item.summary,
-             item.content, item.author, json.dumps(list(item.categories), ensure_ascii=False),
-             item.image, published, updated, item.dated_by, at, at, item.content_hash,
-             story_id),
+            "INSERT INTO items (uid, scope, source_id, key, agency, agency_priority, link, title, "
+            "summary, content, author, categories, image, published, updated, dated_by, "
+            "first_seen, last_seen, content_hash, story_id) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (uid, scope, item.source_id, item.key, agency, priority, item.link, item.title,
+             item.summary, item.content, item.author,
+             json.dumps(list(item.categories), ensure_ascii=False), item.image, published,
+             updated, item.dated_by, at, at, item.content_hash, story_id),
         )
         item_id = int(cursor.lastrowid or 0)
         self._refresh_story(story_id)
         return item_id
 
-    def _update(self, row: dict[str, Any], item: Item, agency: str, at: str) -> None:
+    def _update(self, row: dict[str, Any], item: Item, agency: str, priority: int,
+                at: str) -> None:
         published = ts(item.published) if item.dated_by == "source" else row["published"]
         updated = ts(item.updated) if item.updated else at
         self.db.execute(
-            "UPDATE items SET agency=?, link=?, title=?, summary=?, content=?, author=?, "
-            "categories=?, image=?, published=?, updated=?, content_hash=? WHERE id=?",
-            (agency, item.link, item.title, item.summary, item.content, item.author,
+            "UPDATE items SET agency=?, agency_priority=?, link=?, title=?, summary=?, "
+            "content=?, author=?, categories=?, image=?, published=?, updated=?, content_hash=? "
+            "WHERE id=?",
+            (agency, priority, item.link, item.title, item.summary, item.content, item.author,
              json.dumps(list(item.categories), ensure_ascii=False), item.image, published,
              updated, item.content_hash, row["id"]),
         )

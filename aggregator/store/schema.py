@@ -44,6 +44,7 @@ CREATE TABLE items (
     source_id TEXT NOT NULL,
     key TEXT NOT NULL,
     agency TEXT NOT NULL,
+    agency_priority INTEGER NOT NULL DEFAULT 1,
     link TEXT,
     title TEXT NOT NULL,
     summary TEXT NOT NULL DEFAULT '',
@@ -91,5 +92,12 @@ CREATE TABLE fetches (
     warnings TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX fetches_source ON fetches (source_id, started_at);
+
+CREATE TABLE robots (
+    origin TEXT PRIMARY KEY,
+    status INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    fetched_at TEXT NOT NULL
+);
 """),
 ]
