@@ -418,8 +418,8 @@ def preview(ctx: click.Context, source_id: str, page: str | None, as_json: bool)
     for n, item in enumerate(result.items, 1):
         problems: dict[str, str] = {}
         for p in item.problems:
-            name, _, why = p.partition(": ")
-            problems.setdefault(name.removeprefix("article "), why)
+            name, _, reason = p.partition(": ")
+            problems.setdefault(name.removeprefix("article "), reason)
         rows: list[tuple[str, object, str | None]] = [
             ("id", item.key, problems.get("id")),
             ("title", item.title, problems.get("title")),
