@@ -15,7 +15,7 @@ from typing import Any, NoReturn, TextIO
 import click
 
 from aggregator import __version__
-from aggregator.config import DEFAULT_CONFIG, format_interval
+from aggregator.config import DEFAULT_CONFIG, config_warnings, format_interval
 from aggregator.core import Aggregator, preview_source, read_config
 from aggregator.errors import AggregatorError, ConfigError, LockedError, NotFoundError
 from aggregator.normalize.text import excerpt
@@ -108,11 +108,15 @@ def check(ctx: click.Context, as_json: bool) -> None:
                 click.echo(f"error: {issue}", err=True)
             click.echo(f"{len(exc.issues)} config error(s).", err=True)
         sys.exit(EXIT_USAGE)
+    warnings = config_warnings(config)
     summary = {"ok": True, "files": list(config.files), "sources": len(config.sources),
-               "agencies": len(config.agencies), "regions": len(config.regions)}
+               "agencies": len(config.agencies), "regions": len(config.regions),
+               "warnings": warnings}
     if as_json:
         click.echo(_dumps(summary))
     else:
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
         click.echo(f"ok: {len(config.sources)} sources, {len(config.agencies)} agencies, "
                    f"{len(config.regions)} regions in {len(config.files)} file(s)")
 

@@ -613,6 +613,8 @@ def _html_spec(t: _Table, selector_check: SelectorCheck | None) -> HtmlSpec | No
     if date_format and "%" not in date_format:
         t.problem("date_format", f"'{date_format}' is not a strptime format (e.g. '%d-%m-%Y')")
     language = t.string("language") or "id"
+    if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z]{2})?", language):
+        t.problem("language", f"'{language}' is not a language tag such as 'id', 'en' or 'en-US'")
     next_page = _field(t, "next_page", selector_check)
     template = t.string("page_template") or ""
     if template and "{page}" not in template:

@@ -71,9 +71,9 @@ class ParseJob:
 def parse_job(job: ParseJob) -> NormalizedPage:
     """Bytes -> normalized items. Runs in a worker process or inline; raises ParseError."""
     page = parse_page(job)
-    date_format = job.html.date_format if job.html else ""
+    date_format, language = (job.html.date_format, job.html.language) if job.html else ("", "id")
     return normalize_page(page, job.source_id, job.url, resolve_zone(job.zone), job.now,
-                          date_format)
+                          date_format, language)
 
 
 def parse_page(job: ParseJob) -> ParsedPage:
@@ -232,7 +232,8 @@ class Poller:
         now = self.clock()
         for url, page in pages:
             for raw in page.items:
-                item, _ = normalize_item(raw, source.id, url, zone, now, True, spec.date_format)
+                item, _ = normalize_item(raw, source.id, url, zone, now, True, spec.date_format,
+                                         spec.language)
                 if item is not None and item.key not in items:
                     items[item.key] = item
                     raws[item.key] = (raw, url)
@@ -252,7 +253,7 @@ class Poller:
                                                 spec.article, spec.ignore)
                 merged = merge_article(raw, found, problems)
                 item, _ = normalize_item(merged, source.id, url, zone, now, True,
-                                         spec.date_format)
+                                         spec.date_format, spec.language)
                 if item is not None and item.key == key:
                     items[key] = item
         all_items = list(items.values())

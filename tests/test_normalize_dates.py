@@ -59,3 +59,18 @@ def test_parser_never_raises_on_garbage() -> None:
     for text in ["99/99/9999", "0-0-0", "(/)", "jam", "Mon, 99 Foo 2024 99:99:99", "ä" * 500,
                  "2024-13-45T99:99:99", "1e9", "Kamis, ", "yang lalu"]:
         parse_date(text, zone, NOW)
+
+
+def test_language_en_us_reads_numeric_dates_month_first() -> None:
+    zone = ZoneInfo("Asia/Jakarta")
+    us = parse_date("06/25/2024 10:00", zone, NOW, language="en-us").value
+    assert us == datetime(2024, 6, 25, 3, 0, tzinfo=UTC)
+    assert parse_date("06/25/2024", zone, NOW, language="id").value is None
+    assert parse_date("05/06/2024", zone, NOW, language="id").value == \
+        datetime(2024, 6, 4, 17, 0, tzinfo=UTC)
+
+
+def test_date_format_is_tried_first() -> None:
+    zone = ZoneInfo("Asia/Jakarta")
+    value = parse_date("2024|06|25 10.00", zone, NOW, fmt="%Y|%m|%d %H.%M").value
+    assert value == datetime(2024, 6, 25, 3, 0, tzinfo=UTC)

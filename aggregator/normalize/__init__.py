@@ -26,7 +26,8 @@ __all__ = [
 
 
 def normalize_page(page: ParsedPage, source_id: str, page_url: str, zone: tzinfo,
-                   now: datetime, date_format: str = "") -> NormalizedPage:
+                   now: datetime, date_format: str = "", language: str = "id",
+                   ) -> NormalizedPage:
     """Normalize every item of one fetched page. Items without a title or link are dropped with
     a warning; duplicate keys within the page keep their first occurrence."""
     guid_counts = Counter(r.guid.strip() for r in page.items if r.guid and r.guid.strip())
@@ -37,7 +38,7 @@ def normalize_page(page: ParsedPage, source_id: str, page_url: str, zone: tzinfo
     for index, raw in enumerate(page.items):
         guid_unique = bool(raw.guid and guid_counts[raw.guid.strip()] == 1)
         item, date_error = normalize_item(raw, source_id, page_url, zone, now, guid_unique,
-                                          date_format)
+                                          date_format, language)
         if item is None:
             warnings.append(f"entry {index + 1} has neither a title nor a link; skipped")
             continue
@@ -58,7 +59,7 @@ def normalize_page(page: ParsedPage, source_id: str, page_url: str, zone: tzinfo
 
 
 def normalize_item(raw: RawItem, source_id: str, page_url: str, zone: tzinfo, now: datetime,
-                   guid_unique: bool = True, date_format: str = "",
+                   guid_unique: bool = True, date_format: str = "", language: str = "id",
                    ) -> tuple[Item | None, str | None]:
     """One raw item -> (item or None when unusable, date problem or None)."""
     link = canonical_url(raw.link, page_url) if raw.link else None
@@ -73,7 +74,7 @@ def normalize_item(raw: RawItem, source_id: str, page_url: str, zone: tzinfo, no
 
     date_error: str | None = None
     published_text = raw.published or raw.updated
-    published: ParsedDate = parse_date(published_text, zone, now, date_format)
+    published: ParsedDate = parse_date(published_text, zone, now, date_format, language)
     problems = list(raw.problems)
     if published_text and published.value is None:
         date_error = published.error
@@ -84,7 +85,8 @@ def normalize_item(raw: RawItem, source_id: str, page_url: str, zone: tzinfo, no
         when, dated_by = now, "first_seen"
     elif when > now:
         when, dated_by = now, "clamped"
-    updated = parse_date(raw.updated, zone, now).value if raw.updated else None
+    updated = parse_date(raw.updated, zone, now, date_format, language).value \
+        if raw.updated else None
     if updated is not None and (updated > now or updated < when):
         updated = None
 

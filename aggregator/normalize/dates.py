@@ -73,9 +73,11 @@ class ParsedDate:
     error: str | None = None
 
 
-def parse_date(text: str | None, zone: tzinfo, now: datetime, fmt: str = "") -> ParsedDate:
+def parse_date(text: str | None, zone: tzinfo, now: datetime, fmt: str = "",
+               language: str = "id") -> ParsedDate:
     """Parse one date string; never raises. `now` must be aware. `fmt`, a strptime format,
-    is tried first when given (a source's `date_format`)."""
+    is tried first when given (a source's `date_format`). `language` "en-us" reads numeric
+    dates month first (06/25/2024); every other language reads them day first (25/06/2024)."""
     if text is None or not text.strip():
         return ParsedDate(None, error="empty")
     raw = " ".join(text.split())
@@ -96,7 +98,7 @@ def parse_date(text: str | None, zone: tzinfo, now: datetime, fmt: str = "") -> 
     if relative is not None:
         return ParsedDate(relative.astimezone(UTC), relative=True)
     try:
-        value = _free_form(low, zone, now)
+        value = _free_form(low, zone, now, month_first=language.lower() == "en-us")
     except ValueError as exc:
         return ParsedDate(None, error=f"'{raw}': {exc}")
     if value is None:
@@ -176,7 +178,8 @@ def _clock(m: re.Match[str]) -> time:
     return time(hour, minute, second)
 
 
-def _free_form(low: str, zone: tzinfo, now: datetime) -> datetime | None:
+def _free_form(low: str, zone: tzinfo, now: datetime, month_first: bool = False
+               ) -> datetime | None:
     text = _WEEKDAY_RE.sub(" ", low)
     tz: tzinfo = zone
     zm = _ZONE_RE.search(text)
@@ -206,10 +209,14 @@ def _free_form(low: str, zone: tzinfo, now: datetime) -> datetime | None:
     elif m := _DMY.search(text):
         year = int(m.group(3))
         year = year + 2000 if year < 100 else year
-        day_value = date(year, int(m.group(2)), int(m.group(1)))
+        first, second = int(m.group(1)), int(m.group(2))
+        day, month = (second, first) if month_first else (first, second)
+        day_value = date(year, month, day)
     elif m := _DM.search(text):
         year_known = False
-        day_value = _nearest_past(int(m.group(1)), int(m.group(2)), now.astimezone(tz).date())
+        first, second = int(m.group(1)), int(m.group(2))
+        day, month = (second, first) if month_first else (first, second)
+        day_value = _nearest_past(day, month, now.astimezone(tz).date())
     if m is None or day_value is None:
         return None
     rest = text[: m.start()] + " " + text[m.end():]

@@ -1,0 +1,68 @@
+"""The docs cover what the code accepts: every config field in config/README.md, every CLI
+command (with an example) in the README and in its own --help."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+
+from aggregator import config as config_module
+from aggregator.cli import cli
+from aggregator.types import HTML_FIELDS, RankSettings, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+_FIELD_CALL = re.compile(
+    r"\b(?:string|get|url|number|interval|zone|_field|_selector|_strings|_slug)\("
+    r"(?:[a-z]+, )?\"(\w+)\"")
+
+
+def config_fields() -> set[str]:
+    source = Path(config_module.__file__).read_text(encoding="utf-8")
+    names = set(_FIELD_CALL.findall(source))
+    names |= {"css", "attr", "regex", "all", "contact_url", "include", "rank"}
+    names |= set(HTML_FIELDS)
+    names |= {f.name for f in dataclasses.fields(Settings)}
+    names |= {f.name for f in dataclasses.fields(RankSettings)}
+    return names
+
+
+def test_field_extraction_finds_the_known_fields() -> None:
+    fields = config_fields()
+    for name in ("database", "base_url", "timezone", "include", "slug", "region", "kind",
+                 "interval", "item", "id_scope", "max_per_poll", "page_template", "sources",
+                 "half_life_hours", "scraper", "views_field"):
+        assert name in fields, name
+
+
+def test_config_readme_documents_every_field() -> None:
+    doc = (ROOT / "config" / "README.md").read_text(encoding="utf-8")
+    missing = sorted(f for f in config_fields() if f"`{f}`" not in doc)
+    assert not missing, f"config/README.md does not document: {missing}"
+
+
+def commands() -> list[tuple[str, click.Command]]:
+    out: list[tuple[str, click.Command]] = []
+    for name, command in cli.commands.items():  # type: ignore[attr-defined]
+        out.append((name, command))
+        if isinstance(command, click.Group):
+            out.extend((f"{name} {sub}", c) for sub, c in command.commands.items())
+    return out
+
+
+def test_readme_lists_every_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name, _ in commands():
+        top = name.split()[0]
+        assert f"`aggregator {top}" in readme, f"README does not show `aggregator {top}`"
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    runner = CliRunner()
+    for name, _ in commands():
+        result = runner.invoke(cli, [*name.split(), "--help"])
+        assert result.exit_code == 0, name
+        assert "Example" in result.output, f"`aggregator {name} --help` has no example"
