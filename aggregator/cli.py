@@ -330,8 +330,10 @@ def sources_list(ctx: click.Context, as_json: bool) -> None:
         line = (f"{r['id']:<{width}}  {r['state']:<8} items={r['item_count']:<5} "
                 f"every {format_interval(r['interval']):<6} "
                 f"last ok {r['last_success_at'] or 'never'}  next {r['next_due_at'] or 'now'}")
-        if r["state"] == "failing":
+        if r["state"] in ("failing", "drifting") and r["failures"]:
             line += f"  error: {r['last_error']} ({r['failures']}x)"
+        elif r["state"] == "drifting":
+            line += "  " + "; ".join(w for w in r["warnings"] if w.startswith("drift:"))
         click.echo(line)
 
 
@@ -417,7 +419,8 @@ def preview(ctx: click.Context, source_id: str, page: str | None, as_json: bool)
     with _errors():
         result = preview_source(read_config(ctx.obj["config"]), source_id, page)
     if as_json:
-        click.echo(_dumps({"items": result.items, "warnings": result.warnings}))
+        click.echo(_dumps({"items": result.items, "warnings": result.warnings,
+                           "drift": result.drift}))
         return
     for n, item in enumerate(result.items, 1):
         problems: dict[str, str] = {}
@@ -444,6 +447,8 @@ def preview(ctx: click.Context, source_id: str, page: str | None, as_json: bool)
             shown = "-" if value is None else str(value)
             click.echo(f"{label}  {field:<9} {shown}" + (f"   <- {why}" if why else ""))
         click.echo("")
+    if result.drift:
+        click.echo(f"drift: {result.drift}")
     for w in result.warnings:
         click.echo(f"warning: {w}")
     failed = sum(bool(it.problems) for it in result.items)

@@ -11,6 +11,7 @@ import glob
 import os
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import fields as dc_fields
 from dataclasses import replace
@@ -410,8 +411,13 @@ def load_config(path: str | os.PathLike[str] | None = None,
 
     declared = {raw["id"] for _, raw in raw_sources
                 if isinstance(raw, dict) and isinstance(raw.get("id"), str)}
-    rules = [rule for i, (file, raw) in enumerate(raw_rules)
-             if (rule := _rule(raw, file, i, agencies, declared, issues)) is not None]
+    rules: list[Rule] = []
+    per_file: Counter[str] = Counter()
+    for file, raw in raw_rules:
+        per_file[file] += 1  # "rule #2" is the second [[rule]] of that file
+        rule = _rule(raw, file, per_file[file] - 1, agencies, declared, issues)
+        if rule is not None:
+            rules.append(rule)
     if issues:
         raise ConfigError(issues)
     return Config(settings, agencies, regions, tuple(sources),

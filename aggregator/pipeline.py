@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import random
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -51,6 +52,8 @@ POOL_THRESHOLD = 4
 # A field that fails on more than this share of a page's items means the layout drifted.
 DRIFT_SHARE = 0.5
 DRIFT_MIN_ITEMS = 3
+# An article page that never yields the text is tried this many times, then left alone.
+ARTICLE_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ class Poller:
     async def _poll_one(self, fetcher: Fetcher, source: Source) -> SourceReport:
         state = self.store.source_state(source.id)
         started = self.clock()
+        began = time.monotonic()
         result: FetchResult | None = None
         try:
             result = await fetcher.fetch(source.url, state.validators, source.kind)
@@ -161,6 +165,9 @@ class Poller:
             log.exception("source=%s internal error", source.id)
             report = SourceReport(source.id, "error", error=f"internal error: {exc!r}",
                                   duration=(self.clock() - started).total_seconds())
+        if source.kind == "html" and report.outcome not in ("error", "not_modified"):
+            # pagination and article pages count too (and the waits robots.txt asks for)
+            report = replace(report, duration=time.monotonic() - began)
         failures = state.failures + 1 if report.outcome == "error" else 0
         due = policy.next_poll(self.clock(), source.interval, failures, self.rng.random())
         validators = None
@@ -237,10 +244,15 @@ class Poller:
                 if item is not None and item.key not in items:
                     items[item.key] = item
                     raws[item.key] = (raw, url)
+        todo: list[str] = []
         if spec.article is not None and spec.article.max_per_poll:
-            known = self.store.known_keys(source.scope, list(items))
-            fresh = [k for k in items if k not in known and items[k].link]
-            for key in fresh[: spec.article.max_per_poll]:
+            keys = [k for k in items if items[k].link]
+            known = self.store.known_keys(source.scope, keys)
+            retry = self.store.keys_wanting_article(source.scope, [k for k in keys if k in known],
+                                                    ARTICLE_TRIES)
+            todo = [k for k in keys if k not in known] + [k for k in keys if k in retry]
+            todo = todo[: spec.article.max_per_poll]
+            for key in todo:
                 raw, url = raws[key]
                 link = items[key].link
                 assert link is not None
@@ -255,10 +267,15 @@ class Poller:
                 item, _ = normalize_item(merged, source.id, url, zone, now, True,
                                          spec.date_format, spec.language)
                 if item is not None and item.key == key:
-                    items[key] = item
+                    # identity of the content stays the listing's, so the next poll of an
+                    # unchanged listing finds the item unchanged
+                    items[key] = replace(item, content_hash=items[key].content_hash)
         all_items = list(items.values())
         warnings.extend(field_drift(all_items, spec))
-        return self._store(source, all_items, warnings, result, size)
+        report = self._store(source, all_items, warnings, result, size)
+        if todo:
+            self.store.article_tried(source.scope, todo)
+        return report
 
     @staticmethod
     def _next_page(spec: HtmlSpec, url: str, page: ParsedPage, done: int) -> str | None:

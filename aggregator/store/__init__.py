@@ -201,6 +201,24 @@ class Store:
     def known_keys(self, scope: str, keys: Sequence[str]) -> set[str]:
         return set(self._existing(scope, list(keys)))
 
+    def keys_wanting_article(self, scope: str, keys: Sequence[str], max_tries: int
+                             ) -> set[str]:
+        """Stored items whose article page has not given their text yet (tried < max)."""
+        wanted: set[str] = set()
+        for chunk in _chunks(list(keys), 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(
+                f"SELECT key FROM items WHERE scope=? AND key IN ({marks}) AND content='' "
+                f"AND article_tries < ?", (scope, *chunk, max_tries)):
+                wanted.add(row["key"])
+        return wanted
+
+    def article_tried(self, scope: str, keys: Sequence[str]) -> None:
+        with self.transaction():
+            for key in keys:
+                self.db.execute("UPDATE items SET article_tries=article_tries+1 "
+                                "WHERE scope=? AND key=?", (scope, key))
+
     # --- robots.txt cache ---------------------------------------------------------------------
 
     def robots_get(self, origin: str) -> tuple[int, str, datetime] | None:
@@ -240,7 +258,9 @@ class Store:
                     item_id = row["id"]
                     if priority <= row["agency_priority"]:
                         agency, priority = row["agency"], row["agency_priority"]
-                    if row["content_hash"] != item.content_hash or row["agency"] != agency:
+                    fills_gap = item.content != "" and row["no_content"]
+                    if row["content_hash"] != item.content_hash or row["agency"] != agency \
+                            or fills_gap:
                         self._update(row, item, agency, priority, at)
                         updated += 1
                     else:
@@ -266,7 +286,7 @@ class Store:
             marks = ",".join("?" * len(chunk))
             for row in self.db.query(
                 f"SELECT id, key, content_hash, agency, agency_priority, story_id, published, "
-                f"dated_by "
+                f"dated_by, content = '' AS no_content "
                 f"FROM items WHERE scope=? AND key IN ({marks})", (scope, *chunk)):
                 found[row["key"]] = row
         return found
@@ -304,10 +324,13 @@ class Store:
                 at: str) -> None:
         published = ts(item.published) if item.dated_by == "source" else row["published"]
         updated = ts(item.updated) if item.updated else at
+        # A field the source no longer gives (an HTML listing without the article's text,
+        # a feed that stopped sending content) keeps its stored value: nothing stored is lost.
         self.db.execute(
-            "UPDATE items SET agency=?, agency_priority=?, link=?, title=?, summary=?, "
-            "content=?, author=?, categories=?, image=?, published=?, updated=?, content_hash=? "
-            "WHERE id=?",
+            "UPDATE items SET agency=?, agency_priority=?, link=COALESCE(?, link), title=?, "
+            "summary=COALESCE(NULLIF(?, ''), summary), content=COALESCE(NULLIF(?, ''), content), "
+            "author=COALESCE(?, author), categories=COALESCE(NULLIF(?, '[]'), categories), "
+            "image=COALESCE(?, image), published=?, updated=?, content_hash=? WHERE id=?",
             (agency, priority, item.link, item.title, item.summary, item.content, item.author,
              json.dumps(list(item.categories), ensure_ascii=False), item.image, published,
              updated, item.content_hash, row["id"]),

@@ -62,6 +62,7 @@ CREATE TABLE items (
     views_max INTEGER,
     views_at TEXT,
     story_id TEXT NOT NULL REFERENCES stories (id),
+    article_tries INTEGER NOT NULL DEFAULT 0,
     UNIQUE (scope, key)
 );
 CREATE INDEX items_link ON items (link);
