@@ -72,7 +72,7 @@ def cli(ctx: click.Context, config: str) -> None:
     """Aggregate Indonesian regional government news into feeds.
 
     \b
-    Typical use:
+    Examples:
       aggregator check                 validate config/aggregator.toml
       aggregator poll --all            fetch every source once and store new items
       aggregator publish --out public  write all feeds as static files

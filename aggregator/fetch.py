@@ -49,11 +49,11 @@ def body_hash(body: bytes) -> str:
 
 
 class RobotsCache(Protocol):
-    """Where robots.txt answers are kept between runs (the store)."""
+    """Where robots.txt answers are kept between runs (the store, through its thread)."""
 
-    def robots_get(self, origin: str) -> tuple[int, str, datetime] | None: ...
+    async def robots_get(self, origin: str) -> tuple[int, str, datetime] | None: ...
 
-    def robots_put(self, origin: str, status: int, body: str, at: datetime) -> None: ...
+    async def robots_put(self, origin: str, status: int, body: str, at: datetime) -> None: ...
 
 
 class Robots:
@@ -126,14 +126,14 @@ class Fetcher:
             if origin in self._robots:
                 return self._robots[origin]
             now = self._clock() if self._clock else None
-            cached = self._robots_cache.robots_get(origin) if self._robots_cache else None
+            cached = await self._robots_cache.robots_get(origin) if self._robots_cache else None
             if cached is not None and now is not None and now - cached[2] < ROBOTS_TTL:
                 robots = Robots(cached[0], cached[1])
             else:
                 status, body = await self._get_robots(origin + "/robots.txt")
                 robots = Robots(status, body)
                 if self._robots_cache is not None and now is not None and status:
-                    self._robots_cache.robots_put(origin, status, body, now)
+                    await self._robots_cache.robots_put(origin, status, body, now)
             self._robots[origin] = robots
             return robots
 

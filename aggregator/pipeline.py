@@ -17,9 +17,10 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 from aggregator import policy, rules
@@ -43,6 +44,7 @@ from aggregator.types import (
     Validators,
 )
 
+T = TypeVar("T")
 Clock = Callable[[], datetime]
 Progress = Callable[[SourceReport], None]
 log = logging.getLogger("aggregator.fetch")
@@ -107,12 +109,43 @@ def _warm_up() -> None:
     import aggregator.parse.feed  # noqa: F401
 
 
+def _ready() -> bool:
+    return True
+
+
 def make_pool(workers: int, jobs: int) -> Executor | None:
+    """Worker processes for feed parsing, started (and warmed up) before any fetch begins,
+    so that starting them never stalls the event loop during a poll."""
     workers = min(workers or (os.cpu_count() or 1), jobs)
     if workers < 2 or jobs < POOL_THRESHOLD:
         return None
     context = multiprocessing.get_context("forkserver")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_up)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_up)
+    for future in [pool.submit(_ready) for _ in range(workers)]:
+        future.result()
+    return pool
+
+
+class _StoreThread:
+    """Runs every store call on one dedicated thread, so that SQLite work never blocks the
+    event loop (a blocked loop would eat into other sources' fetch deadlines) and the one
+    connection is never used by two threads at once."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def robots_get(self, origin: str) -> tuple[int, str, datetime] | None:
+        return await self.call(self.store.robots_get, origin)
+
+    async def robots_put(self, origin: str, status: int, body: str, at: datetime) -> None:
+        await self.call(self.store.robots_put, origin, status, body, at)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
 
 
 class Poller:
@@ -130,19 +163,23 @@ class Poller:
         self.rng = rng or random.Random()
 
     async def poll(self, sources: Sequence[Source]) -> list[SourceReport]:
-        async with Fetcher(self.settings, self.store, self.clock) as fetcher:
-            tasks = [asyncio.create_task(self._poll_one(fetcher, s)) for s in sources]
-            reports: list[SourceReport] = []
-            for done in asyncio.as_completed(tasks):
-                report = await done
-                reports.append(report)
-                if self.progress:
-                    self.progress(report)
+        self.db = _StoreThread(self.store)
+        try:
+            async with Fetcher(self.settings, self.db, self.clock) as fetcher:
+                tasks = [asyncio.create_task(self._poll_one(fetcher, s)) for s in sources]
+                reports: list[SourceReport] = []
+                for done in asyncio.as_completed(tasks):
+                    report = await done
+                    reports.append(report)
+                    if self.progress:
+                        self.progress(report)
+        finally:
+            self.db.close()
         order = {s.id: i for i, s in enumerate(sources)}
         return sorted(reports, key=lambda r: order[r.source_id])
 
     async def _poll_one(self, fetcher: Fetcher, source: Source) -> SourceReport:
-        state = self.store.source_state(source.id)
+        state = await self.db.call(self.store.source_state, source.id)
         started = self.clock()
         began = time.monotonic()
         result: FetchResult | None = None
@@ -173,8 +210,8 @@ class Poller:
         validators = None
         if result is not None and report.outcome != "error" and result.status != 304:
             validators = Validators(result.etag, result.last_modified, result.body_hash)
-        self.store.record_fetch(report, started, due, validators,
-                                result.final_url if result else None)
+        await self.db.call(self.store.record_fetch, report, started, due, validators,
+                           result.final_url if result else None)
         log.info("source=%s url=%s outcome=%s status=%s new=%d updated=%d duration=%.3f%s",
                  source.id, source.url, report.outcome, report.status, report.new,
                  report.updated, report.duration, f" error={report.error!r}"
@@ -187,11 +224,12 @@ class Poller:
                         source.views_field, source.timezone or self.settings.timezone,
                         self.clock(), source.html)
 
-    def _store(self, source: Source, items: Sequence[Item], warnings: list[str],
-               result: FetchResult, size: int) -> SourceReport:
+    async def _store(self, source: Source, items: Sequence[Item], warnings: list[str],
+                     result: FetchResult, size: int) -> SourceReport:
         entries = [(item, *rules.assign_agency(item, source, self.config.rules))
                    for item in items]
-        new, updated, unchanged = self.store.ingest(source.scope, entries, self.clock())
+        new, updated, unchanged = await self.db.call(self.store.ingest, source.scope, entries,
+                                                     self.clock())
         if result.redirects and result.final_url != source.url:
             warnings.append(f"redirected to {result.final_url}; update the source's url")
         outcome = "new" if new else ("updated" if updated else "unchanged")
@@ -205,7 +243,8 @@ class Poller:
             page = await asyncio.get_running_loop().run_in_executor(self.pool, parse_job, job)
         else:
             page = parse_job(job)
-        return self._store(source, page.items, list(page.warnings), result, len(job.body))
+        return await self._store(source, page.items, list(page.warnings), result,
+                                 len(job.body))
 
     async def _ingest_html(self, fetcher: Fetcher, source: Source,
                            result: FetchResult) -> SourceReport:
@@ -247,9 +286,9 @@ class Poller:
         todo: list[str] = []
         if spec.article is not None and spec.article.max_per_poll:
             keys = [k for k in items if items[k].link]
-            known = self.store.known_keys(source.scope, keys)
-            retry = self.store.keys_wanting_article(source.scope, [k for k in keys if k in known],
-                                                    ARTICLE_TRIES)
+            known = await self.db.call(self.store.known_keys, source.scope, keys)
+            retry = await self.db.call(self.store.keys_wanting_article, source.scope,
+                                       [k for k in keys if k in known], ARTICLE_TRIES)
             todo = [k for k in keys if k not in known] + [k for k in keys if k in retry]
             todo = todo[: spec.article.max_per_poll]
             for key in todo:
@@ -272,9 +311,9 @@ class Poller:
                     items[key] = replace(item, content_hash=items[key].content_hash)
         all_items = list(items.values())
         warnings.extend(field_drift(all_items, spec))
-        report = self._store(source, all_items, warnings, result, size)
+        report = await self._store(source, all_items, warnings, result, size)
         if todo:
-            self.store.article_tried(source.scope, todo)
+            await self.db.call(self.store.article_tried, source.scope, todo)
         return report
 
     @staticmethod

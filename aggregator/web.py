@@ -53,6 +53,24 @@ def _not_modified(request: Request, etag: str, last_modified: str) -> bool:
     return False
 
 
+def accepts_gzip(header: str) -> bool:
+    """RFC 9110: gzip is acceptable when listed (or `*` is) with a q-value above 0."""
+    quality: dict[str, float] = {}
+    for part in header.split(","):
+        name, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if name:
+            quality[name.lower()] = q
+    return quality.get("gzip", quality.get("x-gzip", quality.get("*", 0.0))) > 0
+
+
 def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None = None,
               cache_seconds: int = 300) -> Starlette:
     status_lock = threading.Lock()
@@ -82,7 +100,7 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
         if _not_modified(request, doc.etag, last_modified):
             return Response(status_code=304, headers=headers)
         body = doc.body
-        if "gzip" in request.headers.get("accept-encoding", ""):
+        if accepts_gzip(request.headers.get("accept-encoding", "")):
             body = doc.gzipped
             headers["Content-Encoding"] = "gzip"
         headers["Content-Length"] = str(len(body))

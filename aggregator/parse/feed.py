@@ -67,8 +67,9 @@ def _raw_item(entry: Any, views_field: str | None) -> RawItem:
         summary=summary,
         content=content,
         author=entry.get("author") or None,
-        published=entry.get("published") or None,
-        updated=entry.get("updated") or None,
+        # dict.get: FeedParserDict maps a missing "updated" to "published" (with a warning)
+        published=dict.get(entry, "published") or None,
+        updated=dict.get(entry, "updated") or None,
         views=_views(entry, views_field),
         categories=tuple(t.get("term") for t in entry.get("tags") or [] if t.get("term")),
         image=_image(entry),

@@ -49,6 +49,12 @@ class _AggEntryExt(BaseEntryExtension):  # type: ignore[misc]
     def extend_atom(self, entry: Any) -> Any:
         d = dict(self.data)
         d["author"] = None  # Atom has <author>
+        if d.get("image"):
+            # feedgen 1.0 drops `rel` from entry links, which would make the image a second
+            # alternate link; write the enclosure ourselves, in the entry's namespace
+            ns = entry.tag[: entry.tag.index("}") + 1] if entry.tag.startswith("{") else ""
+            etree.SubElement(entry, f"{ns}link", rel="enclosure", href=d["image"],
+                             type=d["image_type"])
         saved, self.data = self.data, d
         try:
             return self._extend(entry)
@@ -86,9 +92,10 @@ def _generator(doc: FeedDoc, ext: str) -> FeedGenerator:
         if e.also_published_by:
             also = ", ".join(e.also_published_by)
             summary = (summary + f"<p><em>Juga dipublikasikan oleh: {_escape(also)}</em></p>")
-        if summary:
-            fe.summary(summary, type="html")
+        if summary and ext == "rss":
             fe.description(summary)
+        elif summary:
+            fe.summary(summary, type="html")
         if e.content:
             fe.content(e.content, type="CDATA" if ext == "rss" else "html")
         elif not summary and not e.link:
@@ -96,13 +103,16 @@ def _generator(doc: FeedDoc, ext: str) -> FeedGenerator:
         for term in (e.agency_name, e.region_name, *e.categories):
             fe.category(term=term, label=term)
         fe.source(url=e.source_url, title=e.source_name)
+        image_type = ""
         if e.image:
             suffix = e.image.rsplit(".", 1)[-1].split("?")[0].lower()
-            fe.enclosure(e.image, "0", _IMAGE_TYPES.get(suffix, "image/jpeg"))
+            image_type = _IMAGE_TYPES.get(suffix, "image/jpeg")
+            if ext == "rss":
+                fe.enclosure(e.image, "0", image_type)
         fe.agg.data = {
             "author": e.author, "agency_slug": e.agency_slug, "agency_name": e.agency_name,
             "source_id": e.source_id, "source_name": e.source_name, "views": e.views,
-            "also": e.also_published_by,
+            "also": e.also_published_by, "image": e.image, "image_type": image_type,
         }
     return fg
 

@@ -1,0 +1,316 @@
+"""The fake "government portal" for the end-to-end tests, and the helpers around it (config
+files in tmp dirs, reading the real SQLite file, driving the real CLI).
+
+The portal: a fake government news site: a real HTTP server on 127.0.0.1, port 0,
+in a background thread (stdlib ThreadingHTTPServer).
+
+The test owns the routes: `portal.routes[path] = Route(body, headers, ...)` can be changed between
+polls; every request is appended to `portal.log` (method, path, headers, status answered), so a
+test can check which conditional headers the aggregator sent and which answers were 304.
+
+A route may answer with a fixed status (500), delay its answer (timeout) or wait on a gate (an
+Event the test opens) so that a test can hold a poll in flight deterministically.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+FEEDS_DIR = Path(__file__).parent / "fixtures" / "feeds"
+
+
+def fixture_feed(name: str) -> bytes:
+    return (FEEDS_DIR / name).read_bytes()
+
+
+@dataclass
+class Route:
+    body: bytes
+    content_type: str = "application/rss+xml; charset=utf-8"
+    status: int = 200
+    etag: str | None = None  # when set, answer 304 to a matching If-None-Match
+    last_modified: str | None = None  # when set, answer 304 to If-Modified-Since >= it
+    delay: float = 0.0  # seconds to wait before answering (a timeout case)
+    gate: threading.Event | None = None  # wait until the test sets it
+    arrived: threading.Event = field(default_factory=threading.Event)  # set on each request
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    status: int | None = None  # what the portal answered (None: no answer yet, or never)
+
+
+class Portal:
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.log: list[Request] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        portal = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                portal._handle(self)
+
+            def do_HEAD(self) -> None:
+                portal._handle(self)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # keep test output clean
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass  # a client that gave up (timeout case) is expected
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> Portal:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for route in self.routes.values():
+            if route.gate is not None:
+                route.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(5)
+
+    def __enter__(self) -> Portal:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- test helpers -------------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def requests_for(self, path: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self.log if r.path == path]
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self.log.clear()
+
+    # --- serving ------------------------------------------------------------------------------
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        path = h.path.split("?", 1)[0]
+        record = Request(h.command, path, {k.lower(): v for k, v in h.headers.items()})
+        with self._lock:
+            self.log.append(record)
+        route = self.routes.get(path)
+        if route is None:
+            self._answer(h, record, 404, b"Halaman tidak ditemukan",
+                         {"Content-Type": "text/plain; charset=utf-8"})
+            return
+        route.arrived.set()
+        if route.gate is not None:
+            route.gate.wait(10)
+        if route.delay and self._stopping.wait(route.delay):
+            return
+        out = {"Content-Type": route.content_type, **route.extra_headers}
+        if route.etag:
+            out["ETag"] = route.etag
+        if route.last_modified:
+            out["Last-Modified"] = route.last_modified
+        if route.status == 200 and self._not_modified(route, record.headers):
+            self._answer(h, record, 304, b"", out)
+            return
+        self._answer(h, record, route.status, route.body, out)
+
+    @staticmethod
+    def _not_modified(route: Route, headers: dict[str, str]) -> bool:
+        inm = headers.get("if-none-match")
+        if route.etag and inm is not None:
+            return route.etag in [t.strip() for t in inm.split(",")]
+        ims = headers.get("if-modified-since")
+        if route.last_modified and ims:
+            try:
+                return parsedate_to_datetime(ims) >= parsedate_to_datetime(route.last_modified)
+            except (TypeError, ValueError):
+                return False
+        return False
+
+    def _answer(self, h: BaseHTTPRequestHandler, record: Request, status: int, body: bytes,
+                out: dict[str, str]) -> None:
+        record.status = status
+        h.send_response(status)
+        for name, value in out.items():
+            h.send_header(name, value)
+        if status != 304:
+            h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        if status != 304 and h.command != "HEAD":
+            h.wfile.write(body)
+
+
+# --- the standard portal and config ---------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_URL = "http://berita.example.test"
+LAST_MODIFIED = "Wed, 12 Jun 2024 03:00:00 GMT"
+ETAG_V1 = '"bali-v1-6c1f"'
+JATENG_LAST_MODIFIED = "Mon, 24 Jun 2024 03:00:00 GMT"  # Last-Modified without an ETag
+
+# agency slug -> (name, region)
+AGENCIES = {
+    "pemprov-dki": ("Pemerintah Provinsi DKI Jakarta", "dki-jakarta"),
+    "diskominfo-jateng": ("Diskominfo Provinsi Jawa Tengah", "jawa-tengah"),
+    "pemkot-bandung": ("Pemerintah Kota Bandung", "jawa-barat"),
+    "pemkab-bogor": ("Pemerintah Kabupaten Bogor", "jawa-barat"),
+    "bpbd-jatim": ("BPBD Provinsi Jawa Timur", "jawa-timur"),
+    "pemkot-surabaya": ("Pemerintah Kota Surabaya", "jawa-timur"),
+    "pemprov-bali": ("Pemerintah Provinsi Bali", "bali"),
+    "kominfo": ("Kementerian Komunikasi dan Informatika", "nasional"),
+    "diskominfo-jabar": ("Diskominfo Provinsi Jawa Barat", "jawa-barat"),
+}
+
+
+@dataclass(frozen=True)
+class Src:
+    id: str
+    path: str  # on the portal
+    agency: str
+
+
+# The standard portal: one source per case the issue lists.
+PORTAL_SOURCES = (
+    Src("dki-rss", "/rss/pemprov-dki.xml", "pemprov-dki"),
+    Src("jateng-atom", "/atom/diskominfo-jateng.xml", "diskominfo-jateng"),
+    Src("bandung-mysql", "/feed/bandung.rss", "pemkot-bandung"),
+    Src("bogor-rusak", "/rss/bogor.xml", "pemkab-bogor"),
+    Src("jatim-500", "/rss/bpbd-jatim.xml", "bpbd-jatim"),
+    Src("surabaya-timeout", "/rss/surabaya.xml", "pemkot-surabaya"),
+    Src("bali-etag", "/rss/bali.xml", "pemprov-bali"),
+)
+FAILING = {"jatim-500", "surabaya-timeout"}
+
+
+def serve_standard_feeds(portal: Portal) -> None:
+    r = portal.routes
+    r["/rss/pemprov-dki.xml"] = Route(fixture_feed("pemprov-dki.rss"))
+    r["/atom/diskominfo-jateng.xml"] = Route(fixture_feed("diskominfo-jateng.atom"),
+                                             "application/atom+xml; charset=utf-8",
+                                             last_modified=JATENG_LAST_MODIFIED)
+    r["/feed/bandung.rss"] = Route(fixture_feed("pemkot-bandung-mysql.rss"),
+                                   "text/xml; charset=utf-8")
+    r["/rss/bogor.xml"] = Route(fixture_feed("pemkab-bogor-rusak.rss"))
+    r["/rss/bpbd-jatim.xml"] = Route(
+        b"<html><body><h1>500 Internal Server Error</h1></body></html>",
+        "text/html; charset=utf-8", status=500)
+    # Answers long after the timeout the e2e tests configure (2 s); let go at teardown.
+    r["/rss/surabaya.xml"] = Route(fixture_feed("pemprov-dki.rss"), delay=30.0)
+    r["/rss/bali.xml"] = Route(fixture_feed("pemprov-bali-etag.rss"), etag=ETAG_V1,
+                               last_modified=LAST_MODIFIED)
+
+
+def toml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_config(tmp: Path, portal: Portal | None, sources: Sequence[Src],
+                 settings: str = "", base_url: str = BASE_URL, timeout: float = 5.0) -> Path:
+    """A main config with [settings] and an included file with the agencies and sources."""
+    conf = tmp / "config"
+    (conf / "sources").mkdir(parents=True, exist_ok=True)
+    main = conf / "aggregator.toml"
+    main.write_text(textwrap.dedent(f"""\
+        [settings]
+        database = {toml_str(str(tmp / "data" / "aggregator.db"))}
+        output_dir = {toml_str(str(tmp / "public"))}
+        base_url = {toml_str(base_url)}
+        timezone = "Asia/Jakarta"
+        timeout = {timeout}
+        per_host_concurrency = 8
+        include = ["sources/*.toml"]
+        """) + settings, encoding="utf-8")
+    used = {s.agency for s in sources}
+    parts = []
+    for slug, (name, region) in AGENCIES.items():
+        if slug in used:
+            parts.append(f'[[agency]]\nslug = "{slug}"\nname = {toml_str(name)}\n'
+                         f'region = "{region}"\n')
+    for s in sources:
+        url = portal.url(s.path) if portal is not None else f"http://127.0.0.1:9{s.path}"
+        parts.append(f'[[source]]\nid = "{s.id}"\nkind = "feed"\nurl = {toml_str(url)}\n'
+                     f'agency = "{s.agency}"\ninterval = "15m"\n')
+    (conf / "sources" / "portal.toml").write_text("\n".join(parts), encoding="utf-8")
+    return main
+
+
+def database(config: Path) -> Path:
+    return config.parent.parent / "data" / "aggregator.db"
+
+
+def query(config: Path, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+    """Read the aggregator's real SQLite file."""
+    conn = sqlite3.connect(database(config))
+    conn.row_factory = sqlite3.Row
+    try:
+        return list(conn.execute(sql, params))
+    finally:
+        conn.close()
+
+
+def item_counts(config: Path) -> dict[str, int]:
+    return {r["source_id"]: r["n"] for r in query(
+        config, "SELECT source_id, COUNT(*) AS n FROM items GROUP BY source_id")}
+
+
+def cli_env() -> dict[str, str]:
+    """The environment for a CLI run: no AGGREGATOR_* overrides from the caller, no proxy."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AGGREGATOR_") and not k.lower().endswith("_proxy")}
+    env["NO_PROXY"] = "*"
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def run_cli(*args: str, config: Path | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m aggregator [--config PATH] ARGS...` in a subprocess, as a user runs it."""
+    argv = [sys.executable, "-m", "aggregator"]
+    if config is not None:
+        argv += ["--config", str(config)]
+    return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=timeout,
+                          env=cli_env(), cwd=config.parent if config else ROOT, check=False)
+
+
+def invoke(*args: str, config: Path | None = None) -> Result:
+    """The same CLI in-process through click's CliRunner (fast, no subprocess)."""
+    from aggregator.cli import cli
+
+    argv = (["--config", str(config)] if config is not None else []) + list(args)
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("AGGREGATOR_")}
+    return CliRunner().invoke(cli, argv, catch_exceptions=False, env=unset)

@@ -1,0 +1,219 @@
+"""The HTTP app, served for real: aggregator.web.build_app on uvicorn in a thread, on a port of
+127.0.0.1 chosen by the kernel, asked with a plain HTTP client."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+
+import pytest
+import uvicorn
+from lxml import etree
+
+from aggregator.core import Aggregator
+from aggregator.web import SiteHolder, build_app
+from tests.portal import (
+    Portal,
+    Route,
+    Src,
+    fixture_feed,
+    invoke,
+    item_counts,
+    serve_standard_feeds,
+    write_config,
+)
+
+pytestmark = pytest.mark.slow
+
+SOURCES = (
+    Src("dki-rss", "/rss/pemprov-dki.xml", "pemprov-dki"),
+    Src("jateng-atom", "/atom/diskominfo-jateng.xml", "diskominfo-jateng"),
+    Src("bandung-mysql", "/feed/bandung.rss", "pemkot-bandung"),
+    Src("kominfo-siaran", "/siaran-pers/rss", "kominfo"),
+)
+
+
+@dataclass
+class Served:
+    port: int
+    holder: SiteHolder
+    out: Path  # what `publish --out` wrote from the same database
+    config: Path
+
+    def request(self, method: str, path: str, headers: dict[str, str] | None = None,
+                ) -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path, headers=headers or {})
+            response = conn.getresponse()
+            body = response.read()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("web")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    with Portal() as portal:
+        serve_standard_feeds(portal)
+        portal.routes["/siaran-pers/rss"] = Route(fixture_feed("kominfo-siaran-pers.rss"))
+        # base_url is this very server, so the feeds' self links can be followed.
+        config = write_config(tmp, portal, SOURCES, base_url=f"http://127.0.0.1:{port}")
+        polled = invoke("poll", "--all", config=config)
+        assert polled.exit_code == 0, polled.output
+    out = tmp / "public"
+    assert invoke("publish", "--out", str(out), config=config).exit_code == 0
+
+    agg = Aggregator.open(str(config))
+    holder = SiteHolder()
+    holder.update(agg.render())
+    server = uvicorn.Server(uvicorn.Config(build_app(agg, holder), log_level="warning",
+                                           access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield Served(port, holder, out, config)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        agg.close()
+
+
+def feed_paths(served: Served) -> list[str]:
+    return sorted(p for p in served.holder.site if p.startswith("/feeds/"))
+
+
+def test_every_document_is_served_with_validators(served: Served) -> None:
+    paths = sorted(served.holder.site)
+    assert "/" in paths and "/opml" in paths and "/feeds/all.rss" in paths
+    assert len(feed_paths(served)) >= 3 * (2 + 4)
+    for path in paths:
+        status, headers, body = served.request("GET", path)
+        assert status == 200, path
+        assert headers.get("etag"), path
+        parsedate_to_datetime(headers["last-modified"])  # a valid HTTP date
+        assert int(headers["content-length"]) == len(body)
+        # The same bytes `publish --out` wrote for the same path.
+        file = served.out / ("index.html" if path == "/" else path.lstrip("/"))
+        assert body == file.read_bytes(), path
+
+
+def test_content_types(served: Served) -> None:
+    for suffix, kind in ((".rss", "application/rss+xml"), (".atom", "application/atom+xml"),
+                         (".json", "json")):
+        _, headers, _ = served.request("GET", f"/feeds/all{suffix}")
+        assert kind in headers["content-type"], (suffix, headers["content-type"])
+    assert "text/html" in served.request("GET", "/")[1]["content-type"]
+    assert "opml" in served.request("GET", "/opml")[1]["content-type"]
+
+
+def test_if_none_match_gets_304(served: Served) -> None:
+    for path in [*feed_paths(served)[:12], "/", "/opml"]:
+        _, headers, _ = served.request("GET", path)
+        etag = headers["etag"]
+        status, again, body = served.request("GET", path, {"If-None-Match": etag})
+        assert status == 304 and body == b"", path
+        assert again["etag"] == etag
+        status, _, _ = served.request("GET", path, {"If-None-Match": f'"stale", {etag}'})
+        assert status == 304, path
+        status, _, body = served.request("GET", path, {"If-None-Match": '"something-else"'})
+        assert status == 200 and body, path
+
+
+def test_if_modified_since_gets_304(served: Served) -> None:
+    path = "/feeds/all.atom"
+    _, headers, _ = served.request("GET", path)
+    last_modified = headers["last-modified"]
+    status, _, body = served.request("GET", path, {"If-Modified-Since": last_modified})
+    assert status == 304 and body == b""
+    earlier = format_datetime(parsedate_to_datetime(last_modified).replace(year=2001),
+                              usegmt=True)
+    status, _, body = served.request("GET", path, {"If-Modified-Since": earlier})
+    assert status == 200 and body
+
+
+def test_head(served: Served) -> None:
+    _, get_headers, get_body = served.request("GET", "/feeds/all.rss")
+    status, headers, body = served.request("HEAD", "/feeds/all.rss")
+    assert status == 200 and body == b""
+    assert headers["etag"] == get_headers["etag"]
+    assert int(headers["content-length"]) == len(get_body)
+    assert "application/rss+xml" in headers["content-type"]
+
+
+def test_gzip(served: Served) -> None:
+    _, plain_headers, plain = served.request("GET", "/feeds/all.atom")
+    assert "content-encoding" not in plain_headers
+    status, headers, body = served.request("GET", "/feeds/all.atom",
+                                           {"Accept-Encoding": "gzip, deflate"})
+    assert status == 200
+    assert headers.get("content-encoding") == "gzip"
+    assert "accept-encoding" in headers.get("vary", "").lower()
+    assert gzip.decompress(body) == plain
+    assert len(body) < len(plain)
+
+
+def test_gzip_refused_by_the_client_is_not_sent(served: Served) -> None:
+    """`gzip;q=0` means "not gzip" (RFC 9110 12.5.3)."""
+    _, headers, body = served.request("GET", "/feeds/all.atom",
+                                      {"Accept-Encoding": "gzip;q=0, identity"})
+    assert "content-encoding" not in headers
+    assert body.startswith(b"<?xml")
+
+
+def test_unknown_path_is_a_helpful_404(served: Served) -> None:
+    for path in ("/feeds/agency/tidak-ada.rss", "/feeds/all.xml", "/berita"):
+        status, _, body = served.request("GET", path)
+        assert status == 404, path
+        text = body.decode()
+        assert path in text and "/opml" in text, text
+
+
+def test_self_links_point_at_the_served_documents(served: Served) -> None:
+    _, _, body = served.request("GET", "/feeds/all.atom")
+    root = etree.fromstring(body)
+    [href] = [link.get("href") for link in root.findall("{http://www.w3.org/2005/Atom}link")
+              if link.get("rel") == "self"]
+    assert href == f"http://127.0.0.1:{served.port}/feeds/all.atom"
+    status, _, again = served.request("GET", href.split(str(served.port), 1)[1])
+    assert status == 200 and again == body
+
+
+def test_healthz(served: Served) -> None:
+    status, headers, body = served.request("GET", "/healthz")
+    assert status == 200
+    assert "json" in headers["content-type"]
+    assert json.loads(body)["status"] == "ok"
+
+
+def test_api_sources(served: Served) -> None:
+    status, headers, body = served.request("GET", "/api/sources")
+    assert status == 200 and "json" in headers["content-type"]
+    rows = {r["id"]: r for r in json.loads(body)}
+    assert set(rows) == {s.id for s in SOURCES}
+    counts = item_counts(served.config)
+    for sid, row in rows.items():
+        assert row["state"] == "ok", row
+        assert row["item_count"] == counts[sid]
+        assert row["last_success_at"]
+    status, headers, body = served.request("GET", "/status")
+    assert status == 200 and "text/html" in headers["content-type"]
+    assert all(s.id in body.decode() for s in SOURCES)
