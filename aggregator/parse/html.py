@@ -9,6 +9,7 @@ CSS plus `:contains("text")`, which matches elements whose own text contains `te
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +26,7 @@ _WS = re.compile(r"\s+")
 _EMPTY_DOC = LexborHTMLParser("<html><body><div></div></body></html>")
 
 
+@functools.lru_cache(maxsize=1024)
 def _css(selector: str) -> str:
     return _CONTAINS.sub(":lexbor-contains(", selector)
 
@@ -74,15 +76,18 @@ def _without(node: Any, ignore: str) -> Any:
     return copy
 
 
-def extract(node: Any, spec: FieldSpec, ignore: str = "") -> tuple[str | None, str | None]:
-    """One field from one element: (value, None) or (None, why it failed)."""
-    if spec.css:
-        targets = node.css(_css(spec.css)) if spec.all else [node.css_first(_css(spec.css))]
-        targets = [t for t in targets if t is not None]
-        if not targets:
-            return None, f"selector '{spec.css}' matched nothing"
-    else:
-        targets = [node]
+def _targets(node: Any, spec: FieldSpec) -> list[Any]:
+    if not spec.css:
+        return [node]
+    if spec.all:
+        return list(node.css(_css(spec.css)))
+    first = node.css_first(_css(spec.css))
+    return [] if first is None else [first]
+
+
+def _values(targets: list[Any], spec: FieldSpec, ignore: str) -> tuple[str | None, str | None]:
+    if not targets:
+        return None, f"selector '{spec.css}' matched nothing"
     values: list[str] = []
     for target in targets:
         if spec.attr == "text":
@@ -104,6 +109,11 @@ def extract(node: Any, spec: FieldSpec, ignore: str = "") -> tuple[str | None, s
         what = "text" if spec.attr == "text" else f"@{spec.attr}"
         return None, f"{what} of '{spec.describe()}' is empty"
     return (", ".join(dict.fromkeys(values)) if spec.all else values[0]), None
+
+
+def extract(node: Any, spec: FieldSpec, ignore: str = "") -> tuple[str | None, str | None]:
+    """One field from one element: (value, None) or (None, why it failed)."""
+    return _values(_targets(node, spec), spec, ignore)
 
 
 def _tree(body: bytes, headers: Mapping[str, str]) -> Any:
@@ -143,19 +153,27 @@ def parse_listing(body: bytes, headers: Mapping[str, str], spec: HtmlSpec) -> Pa
                                                 f"the page layout has changed")
     nodes = tree.css(_css(spec.item))
     items: list[RawItem] = []
+    fields = list(spec.fields.items())
+    if spec.id is not None:
+        fields.append(("id", spec.id))
+    ignore = _css(spec.ignore) if spec.ignore else ""
     for node in nodes:
+        # find every field's elements first (selectors may need the ignored elements, as in
+        # span:has(i:contains("access_time"))), then drop the ignored elements of this item
+        # once, then read the values
+        targets = [(name, field, _targets(node, field)) for name, field in fields]
+        if ignore:
+            for child in node.css(ignore):
+                child.decompose()
         values: dict[str, str | None] = {}
         problems: list[str] = []
-        for name, field in spec.fields.items():
-            value, problem = extract(node, field, spec.ignore)
+        for name, field, found in targets:
+            value, problem = _values(found, field, "")
             values[name] = value
             if problem:
-                problems.append(f"{name}: {problem}")
-        item_id = None
-        if spec.id is not None:
-            item_id, problem = extract(node, spec.id)
-            if problem:
-                problems.append(f"id: {problem}; the link is used instead")
+                suffix = "; the link is used instead" if name == "id" else ""
+                problems.append(f"{name}: {problem}{suffix}")
+        item_id = values.pop("id", None)
         items.append(_raw_item(values, problems, item_id))
     next_url = None
     if spec.next_page is not None and root is not None:
