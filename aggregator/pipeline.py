@@ -164,6 +164,9 @@ class Poller:
 
     async def poll(self, sources: Sequence[Source]) -> list[SourceReport]:
         self.db = _StoreThread(self.store)
+        self.started = self.clock()
+        self._articles: dict[tuple[str, str], asyncio.Future[
+            tuple[dict[str, str], list[str]]]] = {}
         try:
             async with Fetcher(self.settings, self.db, self.clock) as fetcher:
                 tasks = [asyncio.create_task(self._poll_one(fetcher, s)) for s in sources]
@@ -229,7 +232,7 @@ class Poller:
         entries = [(item, *rules.assign_agency(item, source, self.config.rules))
                    for item in items]
         new, updated, unchanged = await self.db.call(self.store.ingest, source.scope, entries,
-                                                     self.clock())
+                                                     self.clock(), self.started)
         if result.redirects and result.final_url != source.url:
             warnings.append(f"redirected to {result.final_url}; update the source's url")
         outcome = "new" if new else ("updated" if updated else "unchanged")
@@ -296,12 +299,10 @@ class Poller:
                 link = items[key].link
                 assert link is not None
                 try:
-                    article = await fetcher.fetch(link, None, "html")
+                    found, problems = await self._article(fetcher, source, key, link)
                 except FetchError as exc:
                     warnings.append(f"article {link}: {exc.message}")
                     continue
-                found, problems = parse_article(article.body or b"", article.headers,
-                                                spec.article, spec.ignore)
                 merged = merge_article(raw, found, problems)
                 item, _ = normalize_item(merged, source.id, url, zone, now, True,
                                          spec.date_format, spec.language)
@@ -315,6 +316,24 @@ class Poller:
         if todo:
             await self.db.call(self.store.article_tried, source.scope, todo)
         return report
+
+    async def _article(self, fetcher: Fetcher, source: Source, key: str, link: str
+                       ) -> tuple[dict[str, str], list[str]]:
+        """An article page's fields, fetched once per poll even when several sources of one
+        scope (a portal's latest, most-viewed and region pages) list the same new article."""
+        spec = source.html
+        assert spec is not None and spec.article is not None
+        article_spec, ignore = spec.article, spec.ignore
+
+        async def fetch() -> tuple[dict[str, str], list[str]]:
+            page = await fetcher.fetch(link, None, "html")
+            return parse_article(page.body or b"", page.headers, article_spec, ignore)
+
+        task = self._articles.get((source.scope, key))
+        if task is None:
+            task = self._articles[(source.scope, key)] = asyncio.ensure_future(fetch())
+        found, problems = await asyncio.shield(task)
+        return dict(found), list(problems)
 
     @staticmethod
     def _next_page(spec: HtmlSpec, url: str, page: ParsedPage, done: int) -> str | None:

@@ -20,8 +20,10 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -54,6 +56,7 @@ class Request:
     path: str
     headers: dict[str, str]  # lower-cased names
     status: int | None = None  # what the portal answered (None: no answer yet, or never)
+    at: float = 0.0  # time.monotonic() when the request arrived
 
 
 class Portal:
@@ -126,7 +129,8 @@ class Portal:
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         path = h.path.split("?", 1)[0]
-        record = Request(h.command, path, {k.lower(): v for k, v in h.headers.items()})
+        record = Request(h.command, path, {k.lower(): v for k, v in h.headers.items()},
+                         at=time.monotonic())
         with self._lock:
             self.log.append(record)
         route = self.routes.get(path)
@@ -242,6 +246,24 @@ def toml_str(value: str) -> str:
 def write_config(tmp: Path, portal: Portal | None, sources: Sequence[Src],
                  settings: str = "", base_url: str = BASE_URL, timeout: float = 5.0) -> Path:
     """A main config with [settings] and an included file with the agencies and sources."""
+    main = _write_main_config(tmp, settings, base_url, timeout)
+    conf = main.parent
+    used = {s.agency for s in sources}
+    parts = []
+    for slug, (name, region) in AGENCIES.items():
+        if slug in used:
+            parts.append(f'[[agency]]\nslug = "{slug}"\nname = {toml_str(name)}\n'
+                         f'region = "{region}"\n')
+    for s in sources:
+        url = portal.url(s.path) if portal is not None else f"http://127.0.0.1:9{s.path}"
+        parts.append(f'[[source]]\nid = "{s.id}"\nkind = "feed"\nurl = {toml_str(url)}\n'
+                     f'agency = "{s.agency}"\ninterval = "15m"\n')
+    (conf / "sources" / "portal.toml").write_text("\n".join(parts), encoding="utf-8")
+    return main
+
+
+def _write_main_config(tmp: Path, settings: str, base_url: str, timeout: float) -> Path:
+    """The main config file (settings; includes sources/*.toml)."""
     conf = tmp / "config"
     (conf / "sources").mkdir(parents=True, exist_ok=True)
     main = conf / "aggregator.toml"
@@ -255,17 +277,15 @@ def write_config(tmp: Path, portal: Portal | None, sources: Sequence[Src],
         per_host_concurrency = 8
         include = ["sources/*.toml"]
         """) + settings, encoding="utf-8")
-    used = {s.agency for s in sources}
-    parts = []
-    for slug, (name, region) in AGENCIES.items():
-        if slug in used:
-            parts.append(f'[[agency]]\nslug = "{slug}"\nname = {toml_str(name)}\n'
-                         f'region = "{region}"\n')
-    for s in sources:
-        url = portal.url(s.path) if portal is not None else f"http://127.0.0.1:9{s.path}"
-        parts.append(f'[[source]]\nid = "{s.id}"\nkind = "feed"\nurl = {toml_str(url)}\n'
-                     f'agency = "{s.agency}"\ninterval = "15m"\n')
-    (conf / "sources" / "portal.toml").write_text("\n".join(parts), encoding="utf-8")
+    return main
+
+
+def write_sources_config(tmp: Path, sources_toml: str, settings: str = "",
+                         base_url: str = BASE_URL, timeout: float = 5.0) -> Path:
+    """Like write_config, with the included file's TOML (agencies, sources, scrapers, rules)
+    given as text: for HTML sources, shared [scraper.NAME] tables and [[rule]]s."""
+    main = _write_main_config(tmp, settings, base_url, timeout)
+    (main.parent / "sources" / "portal.toml").write_text(sources_toml, encoding="utf-8")
     return main
 
 
@@ -314,3 +334,225 @@ def invoke(*args: str, config: Path | None = None) -> Result:
     argv = (["--config", str(config)] if config is not None else []) + list(args)
     unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("AGGREGATOR_")}
     return CliRunner().invoke(cli, argv, catch_exceptions=False, env=unset)
+
+
+# --- a beritajakarta.id-like portal (HTML pages) ----------------------------------------------
+# Markup modelled on m.beritajakarta.id (see tests/fixtures/html/beritajakarta/generate.py and
+# ../shared/fixtures/README.md): `ul.list-index > li` items with `h2 a` and `div.list-info`
+# spans named by Material icon ligatures, the "Berita Terpopuler" `ol.slides` box closed by
+# `</ul>`, articles at /read/<id>/<slug> with `div.news-read div.content-body`, "Reporter : NAME"
+# in `div.content-info`, and the category in `ul.breadcrumbs li.active`.
+
+HTML_TYPE = "text/html; charset=utf-8"
+WIB = timezone(timedelta(hours=7))
+_DAYS = ["Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"]
+_MONTHS = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
+           "September", "Oktober", "November", "Desember"]
+
+# The shared scraper of the portal, as config/sources/jakarta.toml writes it, plus pagination.
+BJ_SCRAPER = """\
+[scraper.bj]
+item = "ul.list-index > li, ol.slides > li"
+title = "h2 a, h3 a"
+link = "h2 a, h3 a @href"
+id = { css = "h2 a, h3 a", attr = "href", regex = "/read/(\\\\d+)" }
+id_scope = "bj-portal"
+date = "span:has(i:contains('access_time'))"
+views = "span:has(i:contains('remove_red_eye'))"
+author = "span:has(i:contains('person'))"
+image = "img @src"
+ignore = "i.material-icons"
+next_page = "ul.pagination a[rel=next] @href"
+max_pages = 3
+
+[scraper.bj.article]
+content = "div.news-read div.content-body @html"
+category = "ul.breadcrumbs li.active"
+max_per_poll = 10
+
+[scraper.bj.article.author]
+css = "div.content-info span:has(i:contains('person'))"
+regex = "Reporter\\\\s*:\\\\s*(.+)"
+"""
+
+
+def html_route(text: str, status: int = 200) -> Route:
+    return Route(text.encode("utf-8"), HTML_TYPE, status=status)
+
+
+def slugify(title: str) -> str:
+    keep = "".join(c.lower() if c.isalnum() else "-" for c in title)
+    return "-".join(filter(None, keep.split("-")))
+
+
+def long_date(when: datetime) -> str:
+    """'Rabu, 25 November 2026 14:50 WIB', as the portal writes dates."""
+    d = when.astimezone(WIB)
+    return f"{_DAYS[d.weekday()]}, {d.day:02d} {_MONTHS[d.month - 1]} {d.year} {d:%H:%M} WIB"
+
+
+@dataclass
+class Article:
+    id: int
+    title: str
+    published: datetime  # aware
+    views: int
+    reporter: str
+    category: str = "Pemerintahan"
+    text: str = ""
+    author_in_listing: bool = True  # the listing shows a `person` span
+
+    @property
+    def path(self) -> str:
+        return f"/read/{self.id}/{slugify(self.title)}"
+
+    @property
+    def image(self) -> str:
+        return f"/photo/2026_bj/{self.id:x}a7.jpg"
+
+    @property
+    def body_text(self) -> str:
+        return self.text or f"Isi berita nomor {self.id}: {self.title}."
+
+
+def bj_list_item(a: Article, date_icon: str = "access_time") -> str:
+    author = (f'\n              <span><i class="material-icons">person</i>{a.reporter}</span>'
+              if a.author_in_listing else "")
+    return f"""        <li class="row">
+          <div class="col s7">
+            <h2><a href="{a.path}">{a.title}</a></h2>
+            <div class="list-info">
+              <span><i class="material-icons">{date_icon}</i>{long_date(a.published)}</span><br>
+              <span><i class="material-icons">remove_red_eye</i>{a.views}</span>{author}
+            </div>
+          </div>
+          <div class="col s5 right-image">
+            <a href="{a.path}">
+              <img class="responsive-img" src="{a.image}" />
+            </a>
+          </div>
+        </li>
+"""
+
+
+def bj_popular_box(articles: Sequence[Article], base: str) -> str:
+    """The "Berita Terpopuler" box: absolute links, date without time, `<ol>` closed by
+    `</ul>` as on the real page."""
+    if not articles:
+        return ""
+
+    def day(a: Article) -> str:
+        return f"{a.published.astimezone(WIB):%d-%m-%Y}"
+
+    rows = "".join(f"""            <li>
+              <h3 class="populer-title"><a href="{base}{a.path}">{a.title}</a></h3>
+              <div class="populer-info">
+                <span><i class="material-icons">access_time</i>{day(a)}</span>
+                <span><i class="material-icons">remove_red_eye</i>{a.views}</span>
+                <span><i class="material-icons">person</i>{a.reporter}</span>
+              </div>
+            </li>
+""" for a in articles)
+    return f"""    <div class="news-grey">
+      <div class="news-list">
+        <div class="header"><span class="title">Berita Terpopuler</span></div>
+        <div class="slider">
+          <ol class="slides">
+{rows}          </ul>
+        </div>
+      </div>
+    </div>
+"""
+
+
+def _bj_page(title: str, breadcrumb: str, main: str, crumb_href: str = "#") -> str:
+    return f"""<!DOCTYPE html>
+<html lang="id">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>{title} - Beritajakarta.id</title>
+  <script type="text/javascript">
+    var items = "<li class='row'><h2><a href='/read/1/x'>bukan berita</a></h2></li>";
+  </script>
+</head>
+<body>
+  <div class="navbar-fixed"><nav><div class="nav-wrapper">
+    <a href="/" class="left brand-logo">Berita Jakarta</a>
+    <ul class="right"><li><a href="/berita/terkini">Terkini</a></li>
+    <li><a href="/berita/terpopuler">Terpopuler</a></ul>
+  </div></nav></div>
+  <div class="nav-wrapper mt16">
+    <ul class="col s12 breadcrumbs"><li><a href="/">Beranda</a></li>
+      <li class="separator"></li>
+      <li class="active"><a href="{crumb_href}">{breadcrumb}</a></li></ul>
+  </div>
+{main}
+<footer class="text-white">
+  <div class="container"><div class="row"><div class="col s12">
+    <h5>KONTAK KAMI</h3>
+    <p>Jl. Medan Merdeka Selatan 8-9 Blok F Lt. II Jakarta <br>
+      <i class="material-icons">local_phone</i> +62 21 3822356</p>
+  </div></div></div>
+</footer>
+</body>
+</html>
+"""
+
+
+def bj_listing(heading: str, listing: Sequence[Article], popular: Sequence[Article] = (),
+               base: str = "", next_href: str | None = None,
+               date_icon: str = "access_time") -> str:
+    """A listing page (latest, most viewed, a category or region page)."""
+    items = "".join(bj_list_item(a, date_icon) for a in listing)
+    pager = (f'      <ul class="pagination"><li class="waves-effect">'
+             f'<a rel="next" href="{next_href}">Berikutnya</a></li></ul>\n'
+             if next_href else "")
+    main = f"""    <div class="news-list">
+      <div class="header"><span class="title">{heading}</span></div>
+      <ul class="list-index">
+{items}      </ul>
+{pager}      <p class="text-center"><p>Tampilkan lebih banyak</p></p>
+    </div>
+{bj_popular_box(popular, base)}"""
+    return _bj_page(heading, heading, main)
+
+
+def bj_redesigned(heading: str, listing: Sequence[Article]) -> str:
+    """The same listing after a redesign: cards instead of `ul.list-index`, no popular box."""
+    cards = "".join(f"""      <article class="card-berita">
+        <a class="judul" href="{a.path}">{a.title}</a>
+        <time datetime="{a.published.isoformat()}">{long_date(a.published)}</time>
+        <span class="dibaca">{a.views} kali dibaca</span>
+      </article>
+""" for a in listing)
+    main = f"""    <section class="daftar-berita">
+      <h1>{heading}</h1>
+{cards}    </section>
+"""
+    return _bj_page(heading, heading, main)
+
+
+def bj_article(a: Article) -> str:
+    """An article's own page at /read/<id>/<slug>."""
+    main = f"""    <div class="news-read">
+        <img class="responsive-img" src="{a.image}" alt="{a.title}" />
+        <div class="image-info">
+            <span><i class='material-icons'>photo</i> {a.reporter} - Beritajakarta.id</span>
+        </div>
+      <div class="content">
+        <h1>{a.title}</h1>
+        <div class="content-info">
+          <span><i class="material-icons">access_time</i> {long_date(a.published)}</span>
+          <span><i class="material-icons">remove_red_eye</i> {a.views}</span>
+          <span><i class="material-icons">person</i> Reporter : {a.reporter}</span>
+          <span><i class="material-icons">person</i> Editor : Widodo Bogiarto</span>
+        </div>
+        <div class="content-body">
+        <p class="text-justify"><p>{a.body_text}</p>
+        <p class="text-justify">Paragraf kedua berita {a.id}.</p>
+        </div>
+      </div>
+    </div>
+"""
+    return _bj_page(a.title, a.category, main, f"/kategori/{slugify(a.category)}")

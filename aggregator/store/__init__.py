@@ -236,7 +236,7 @@ class Store:
     # --- items ------------------------------------------------------------------------------
 
     def ingest(self, scope: str, entries: Sequence[tuple[Item, str, int]],
-               now: datetime) -> tuple[int, int, int]:
+               now: datetime, sampled: datetime | None = None) -> tuple[int, int, int]:
         """Store one fetch's items (each with its agency) in one transaction.
 
         Items are unique on (scope, key): the scope is the source id, or a name shared by the
@@ -244,9 +244,12 @@ class Store:
         Each entry carries the agency and the priority of that assignment: a stored item changes
         agency only for a higher priority (a rule beats a source default), so an article seen
         on several pages of one portal keeps one agency.
-        Returns (new, updated, unchanged). Views are sampled for every item that has them."""
+        Views are sampled for every item that has them, at `sampled` (the poll's start): a
+        poll that sees an article on several pages of a portal stores one sample.
+        Returns (new, updated, unchanged)."""
         new = updated = unchanged = 0
         at = ts(now)
+        sample_at = ts(sampled or now)
         with self.transaction():
             existing = self._existing(scope, [item.key for item, _, _ in entries])
             for item, agency, priority in entries:
@@ -268,7 +271,7 @@ class Store:
                 if item.views is not None:
                     self.db.execute(
                         "INSERT OR REPLACE INTO view_samples (item_id, at, views) "
-                        "VALUES (?, ?, ?)", (item_id, at, item.views))
+                        "VALUES (?, ?, ?)", (item_id, sample_at, item.views))
                     self.db.execute(
                         "UPDATE items SET views=?, views_at=?, "
                         "views_max=MAX(COALESCE(views_max, 0), ?) WHERE id=?",
