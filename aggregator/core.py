@@ -73,13 +73,13 @@ class Aggregator:
         if not sources:
             return []
         feeds = sum(s.kind == "feed" for s in sources)
-        pool = make_pool(self.config.settings.parse_workers, feeds)
+        poller = Poller(self.config, self.store, self.clock,
+                        lambda: make_pool(self.config.settings.parse_workers, feeds), progress)
         try:
-            poller = Poller(self.config, self.store, self.clock, pool, progress)
             return asyncio.run(poller.poll(sources))
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            if poller.pool is not None:
+                poller.pool.shutdown(wait=True, cancel_futures=True)
 
     # --- publishing -------------------------------------------------------------------------
 

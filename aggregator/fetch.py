@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import time
 import urllib.robotparser
+import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -85,11 +86,19 @@ class Robots:
         return f"robots.txt disallows this URL for user agent '{ROBOTS_AGENT}'"
 
 
+SHARD_CONNECTIONS = 8
+
+
 class Fetcher:
+    """Requests go through a few small connection pools (shards) rather than one big one:
+    httpcore scans every connection of its pool for every waiting request, so the CPU cost of
+    a request grows with the pool's size (bench/README.md: 3.2 ms per 304 with 32 connections,
+    1.2 ms with 8)."""
+
     def __init__(self, settings: Settings, robots_cache: RobotsCache | None = None,
                  clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
-        self._client: httpx.AsyncClient | None = None
+        self._shards: list[httpx.AsyncClient] = []
         self._global = asyncio.Semaphore(settings.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(settings.per_host_concurrency))
@@ -102,21 +111,26 @@ class Fetcher:
 
     async def __aenter__(self) -> Fetcher:
         s = self.settings
-        self._client = httpx.AsyncClient(
+        count = max(1, -(-s.concurrency // SHARD_CONNECTIONS))
+        size = -(-s.concurrency // count)
+        self._shards = [httpx.AsyncClient(
             follow_redirects=True,
             max_redirects=s.max_redirects,
             timeout=httpx.Timeout(s.timeout),
-            limits=httpx.Limits(max_connections=s.concurrency,
-                                max_keepalive_connections=s.concurrency),
+            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
             headers={"User-Agent": s.user_agent},
             trust_env=False,
-        )
+        ) for _ in range(count)]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        for client in self._shards:
+            await client.aclose()
+        self._shards = []
+
+    def _client(self, url: str) -> httpx.AsyncClient:
+        assert self._shards, "use `async with Fetcher(...)`"
+        return self._shards[zlib.crc32(url.encode()) % len(self._shards)]
 
     async def robots(self, url: str) -> Robots:
         """The robots.txt of `url`'s origin: from memory, the cache (24 h), or fetched."""
@@ -138,10 +152,9 @@ class Fetcher:
             return robots
 
     async def _get_robots(self, url: str) -> tuple[int, str]:
-        assert self._client is not None, "use `async with Fetcher(...)`"
         try:
             async with asyncio.timeout(self.settings.timeout):
-                response = await self._client.get(url, headers={"Accept": "text/plain"})
+                response = await self._client(url).get(url, headers={"Accept": "text/plain"})
         except (httpx.HTTPError, TimeoutError):
             return 0, ""
         return response.status_code, response.content[:ROBOTS_MAX_BYTES].decode("utf-8",
@@ -181,7 +194,6 @@ class Fetcher:
 
     async def _get(self, url: str, validators: Validators, kind: str,
                    started: float) -> FetchResult:
-        assert self._client is not None, "use `async with Fetcher(...)`"
         headers = {"Accept": ACCEPT.get(kind, "*/*")}
         if validators.etag:
             headers["If-None-Match"] = validators.etag
@@ -189,7 +201,7 @@ class Fetcher:
             headers["If-Modified-Since"] = validators.last_modified
         limit = self.settings.max_body_bytes
         try:
-            async with self._client.stream("GET", url, headers=headers) as response:
+            async with self._client(url).stream("GET", url, headers=headers) as response:
                 resp_headers = {k.lower(): v for k, v in response.headers.items()}
                 redirects = len(response.history)
                 final_url = str(response.url)

@@ -33,6 +33,7 @@ from aggregator.parse.html import parse_article, parse_listing
 from aggregator.store import Store
 from aggregator.types import (
     Config,
+    FetchRecord,
     FetchResult,
     HtmlSpec,
     Item,
@@ -131,12 +132,26 @@ class _StoreThread:
     event loop (a blocked loop would eat into other sources' fetch deadlines) and the one
     connection is never used by two threads at once."""
 
+    BATCH = 64
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self.pending: list[FetchRecord] = []
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def record(self, record: FetchRecord) -> None:
+        """Fetch records are written in batches; `flush` writes the rest."""
+        self.pending.append(record)
+        if len(self.pending) >= self.BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        if batch:
+            await self.call(self.store.record_fetches, batch)
 
     async def robots_get(self, origin: str) -> tuple[int, str, datetime] | None:
         return await self.call(self.store.robots_get, origin)
@@ -152,15 +167,28 @@ class Poller:
     """Polls a set of sources once. `clock` gives aware UTC datetimes."""
 
     def __init__(self, config: Config, store: Store, clock: Clock,
-                 pool: Executor | None = None, progress: Progress | None = None,
-                 rng: random.Random | None = None) -> None:
+                 pool: Callable[[], Executor | None] | None = None,
+                 progress: Progress | None = None, rng: random.Random | None = None) -> None:
         self.config = config
         self.settings = config.settings
         self.store = store
         self.clock = clock
-        self.pool = pool
+        self.pool_factory = pool
+        self.pool: Executor | None = None
+        self._pool_ready: asyncio.Future[Executor | None] | None = None
         self.progress = progress
         self.rng = rng or random.Random()
+
+    async def _parse_pool(self) -> Executor | None:
+        """The worker processes, started on the first body that needs parsing (a poll where
+        nothing changed never starts them), in a thread so the event loop keeps fetching."""
+        if self.pool_factory is None:
+            return None
+        if self._pool_ready is None:
+            self._pool_ready = asyncio.get_running_loop().run_in_executor(
+                None, self.pool_factory)
+        self.pool = await self._pool_ready
+        return self.pool
 
     async def poll(self, sources: Sequence[Source]) -> list[SourceReport]:
         self.db = _StoreThread(self.store)
@@ -168,18 +196,23 @@ class Poller:
         self._articles: dict[tuple[str, str], asyncio.Future[
             tuple[dict[str, str], list[str]]]] = {}
         try:
+            # start the sources that were slowest last time first: a source that times out
+            # then waits while everything else is fetched, not after it
+            by_id = {s.id: s for s in sources}
+            order = await self.db.call(self.store.slowest_first, list(by_id))
             async with Fetcher(self.settings, self.db, self.clock) as fetcher:
-                tasks = [asyncio.create_task(self._poll_one(fetcher, s)) for s in sources]
+                tasks = [asyncio.create_task(self._poll_one(fetcher, by_id[i])) for i in order]
                 reports: list[SourceReport] = []
                 for done in asyncio.as_completed(tasks):
                     report = await done
                     reports.append(report)
                     if self.progress:
                         self.progress(report)
+            await self.db.flush()
         finally:
             self.db.close()
-        order = {s.id: i for i, s in enumerate(sources)}
-        return sorted(reports, key=lambda r: order[r.source_id])
+        position = {s.id: i for i, s in enumerate(sources)}
+        return sorted(reports, key=lambda r: position[r.source_id])
 
     async def _poll_one(self, fetcher: Fetcher, source: Source) -> SourceReport:
         state = await self.db.call(self.store.source_state, source.id)
@@ -213,8 +246,8 @@ class Poller:
         validators = None
         if result is not None and report.outcome != "error" and result.status != 304:
             validators = Validators(result.etag, result.last_modified, result.body_hash)
-        await self.db.call(self.store.record_fetch, report, started, due, validators,
-                           result.final_url if result else None)
+        await self.db.record(FetchRecord(report, started, due, validators,
+                                         result.final_url if result else None))
         log.info("source=%s url=%s outcome=%s status=%s new=%d updated=%d duration=%.3f%s",
                  source.id, source.url, report.outcome, report.status, report.new,
                  report.updated, report.duration, f" error={report.error!r}"
@@ -242,8 +275,9 @@ class Poller:
 
     async def _ingest_feed(self, source: Source, result: FetchResult) -> SourceReport:
         job = self._job(source, result)
-        if self.pool is not None:
-            page = await asyncio.get_running_loop().run_in_executor(self.pool, parse_job, job)
+        pool = await self._parse_pool()
+        if pool is not None:
+            page = await asyncio.get_running_loop().run_in_executor(pool, parse_job, job)
         else:
             page = parse_job(job)
         return await self._store(source, page.items, list(page.warnings), result,

@@ -287,6 +287,17 @@ class SourceReport:
 
 
 @dataclass(frozen=True)
+class FetchRecord:
+    """What the store keeps of one fetch attempt."""
+
+    report: SourceReport
+    started: datetime
+    next_due: datetime
+    validators: Validators | None = None
+    final_url: str | None = None
+
+
+@dataclass(frozen=True)
 class StoredItem:
     """An item as read back from the store for publishing and ranking."""
 

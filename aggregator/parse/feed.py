@@ -1,20 +1,46 @@
 """RSS and Atom bodies -> raw items (the feedparser adapter: the only module importing it).
 
-feedparser never fetches here: it gets the bytes and headers our fetcher received. Its own
-HTML sanitizing and relative-URI rewriting are turned off, because `normalize` does both (with
-nh3, much faster) on every item; that is most of feedparser's cost on real feeds.
+feedparser never fetches here: it gets the bytes and headers our fetcher received. The work
+feedparser would do that `normalize` redoes better is turned off, because it is most of
+feedparser's cost on real feeds (bench/README.md):
+- HTML sanitizing and relative-URI rewriting (normalize sanitizes with nh3 and resolves links);
+- resolving every element's links against the document URL: feedparser is given no
+  Content-Location, so its base URI is empty and links stay as written (normalize makes them
+  absolute against the page URL);
+- date parsing: feedparser's date handlers are removed, because normalize parses the raw date
+  strings itself (zones, MySQL-style and Indonesian dates, which feedparser gets wrong).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import feedparser
+import feedparser.datetimes
 
 from aggregator.errors import ParseError
 from aggregator.types import ParsedPage, RawItem
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+_HANDLERS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _without_date_parsing() -> Iterator[None]:
+    """feedparser's *_parsed dates are never read here (`published`/`updated` keep the raw
+    strings): take its date handlers away for the call, and give them back after it, so other
+    users of feedparser in the process are not affected."""
+    with _HANDLERS_LOCK:  # two threads must not both save an emptied list
+        handlers = feedparser.datetimes._date_handlers
+        saved = list(handlers)
+        handlers.clear()
+        try:
+            yield
+        finally:
+            handlers[:] = saved
 
 
 def parse_feed(body: bytes, headers: dict[str, str], url: str,
@@ -24,14 +50,14 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str,
     response_headers = {k: v for k, v in headers.items() if k in ("content-type",
                                                                      "content-language")}
     response_headers.setdefault("content-type", "application/xml")
-    response_headers["content-location"] = url
     try:
-        data = feedparser.parse(
-            body,
-            response_headers=response_headers,
-            sanitize_html=False,
-            resolve_relative_uris=False,
-        )
+        with _without_date_parsing():
+            data = feedparser.parse(
+                body,
+                response_headers=response_headers,
+                sanitize_html=False,
+                resolve_relative_uris=False,
+            )
     except Exception as exc:  # feedparser should not raise, but it is third-party code
         raise ParseError(f"feedparser failed: {exc}") from exc
     warnings: list[str] = []

@@ -23,8 +23,8 @@ from aggregator.normalize.keys import item_uid
 from aggregator.store.schema import MIGRATIONS
 from aggregator.types import (
     Config,
+    FetchRecord,
     Item,
-    SourceReport,
     SourceState,
     StoredItem,
     Story,
@@ -163,40 +163,56 @@ class Store:
             r["warnings"] = json.loads(r["warnings"] or "[]")
         return rows
 
-    def record_fetch(self, report: SourceReport, started: datetime, next_due: datetime,
-                     validators: Validators | None = None, final_url: str | None = None) -> None:
-        """Write the fetch log row and the source's state after one attempt."""
-        now = ts(started)
-        warnings = json.dumps(list(report.warnings), ensure_ascii=False)
+    def record_fetches(self, records: Sequence[FetchRecord]) -> None:
+        """Write the fetch log rows and the sources' state after their attempts, in one
+        transaction (a poll of many unchanged sources writes in a few batches, not 500)."""
         with self.transaction():
+            for record in records:
+                self._record_fetch(record)
+
+    def _record_fetch(self, record: FetchRecord) -> None:
+        report = record.report
+        now = ts(record.started)
+        due = ts(record.next_due)
+        warnings = json.dumps(list(report.warnings), ensure_ascii=False)
+        self.db.execute(
+            "INSERT INTO fetches (source_id, started_at, duration, outcome, status, bytes, "
+            "new, updated, unchanged, error, warnings) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (report.source_id, now, report.duration, report.outcome, report.status,
+             report.bytes, report.new, report.updated, report.unchanged, report.error,
+             warnings),
+        )
+        if report.outcome == "error":
             self.db.execute(
-                "INSERT INTO fetches (source_id, started_at, duration, outcome, status, bytes, "
-                "new, updated, unchanged, error, warnings) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (report.source_id, now, report.duration, report.outcome, report.status,
-                 report.bytes, report.new, report.updated, report.unchanged, report.error,
-                 warnings),
+                "UPDATE sources SET last_fetch_at=?, last_status=?, last_error=?, "
+                "last_error_at=?, failures=failures+1, next_due_at=?, last_duration=? "
+                "WHERE id=?",
+                (now, report.status, report.error, now, due, report.duration, report.source_id),
             )
-            if report.outcome == "error":
-                self.db.execute(
-                    "UPDATE sources SET last_fetch_at=?, last_status=?, last_error=?, "
-                    "last_error_at=?, failures=failures+1, next_due_at=? WHERE id=?",
-                    (now, report.status, report.error, now, ts(next_due), report.source_id),
-                )
-                return
+            return
+        self.db.execute(
+            "UPDATE sources SET last_fetch_at=?, last_success_at=?, last_status=?, "
+            "failures=0, next_due_at=?, warnings=?, last_duration=? WHERE id=?",
+            (now, now, report.status, due, warnings, report.duration, report.source_id),
+        )
+        if report.new:
             self.db.execute(
-                "UPDATE sources SET last_fetch_at=?, last_success_at=?, last_status=?, "
-                "failures=0, next_due_at=?, warnings=?, "
-                "item_count=(SELECT COUNT(*) FROM items WHERE source_id=?) WHERE id=?",
-                (now, now, report.status, ts(next_due), warnings, report.source_id,
-                 report.source_id),
+                "UPDATE sources SET item_count=(SELECT COUNT(*) FROM items WHERE source_id=?1) "
+                "WHERE id=?1", (report.source_id,))
+        v = record.validators
+        if v is not None:
+            self.db.execute(
+                "UPDATE sources SET etag=?, last_modified=?, body_hash=?, final_url=? "
+                "WHERE id=?",
+                (v.etag, v.last_modified, v.body_hash, record.final_url, report.source_id),
             )
-            if validators is not None:
-                self.db.execute(
-                    "UPDATE sources SET etag=?, last_modified=?, body_hash=?, final_url=? "
-                    "WHERE id=?",
-                    (validators.etag, validators.last_modified, validators.body_hash,
-                     final_url, report.source_id),
-                )
+
+    def slowest_first(self, source_ids: Sequence[str]) -> list[str]:
+        """Source ids ordered by their last fetch's duration, longest first (a poll starts the
+        sources that may time out first, so their wait overlaps everything else)."""
+        durations = {r["id"]: r["last_duration"] or 0.0
+                     for r in self._rows("SELECT id, last_duration FROM sources")}
+        return sorted(source_ids, key=lambda i: -durations.get(i, 0.0))
 
     def known_keys(self, scope: str, keys: Sequence[str]) -> set[str]:
         return set(self._existing(scope, list(keys)))

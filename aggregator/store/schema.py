@@ -25,6 +25,7 @@ CREATE TABLE sources (
     failures INTEGER NOT NULL DEFAULT 0,
     warnings TEXT NOT NULL DEFAULT '[]',
     next_due_at TEXT,
+    last_duration REAL,
     item_count INTEGER NOT NULL DEFAULT 0
 );
 
