@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aggregator.config import load_config
 from aggregator.errors import NotFoundError
@@ -16,11 +16,13 @@ from aggregator.fetch import Fetcher
 from aggregator.lock import RunLock
 from aggregator.parse.html import selector_problem
 from aggregator.pipeline import ParseJob, Poller, Progress, field_drift, make_pool, parse_job
-from aggregator.publish import WriteReport, write_static
-from aggregator.rank import ScoreParts
-from aggregator.site import Site, SiteBuilder
 from aggregator.store import Store
 from aggregator.types import Config, NormalizedPage, Source, SourceReport, Story
+
+if TYPE_CHECKING:  # publishing (feedgen, lxml) loads only when something is rendered
+    from aggregator.publish import WriteReport
+    from aggregator.rank import ScoreParts
+    from aggregator.site import Site
 
 
 def utcnow() -> datetime:
@@ -84,9 +86,13 @@ class Aggregator:
     # --- publishing -------------------------------------------------------------------------
 
     def render(self) -> Site:
+        from aggregator.site import SiteBuilder
+
         return SiteBuilder(self.config, self.store).build(self.clock())
 
     def publish(self, out_dir: str | None = None) -> WriteReport:
+        from aggregator.publish import write_static
+
         return write_static(self.render(), out_dir or self.config.settings.output_dir)
 
     def lock_path(self) -> Path:
@@ -105,6 +111,8 @@ class Aggregator:
             tuple[Story, ScoreParts]]:
         if agency is not None and agency not in self.config.agencies:
             raise NotFoundError(f"unknown agency '{agency}'")
+        from aggregator.site import SiteBuilder
+
         return SiteBuilder(self.config, self.store).ranked(self.clock(), agency, limit)
 
     def source_status(self) -> list[dict[str, Any]]:

@@ -113,7 +113,9 @@ class Fetcher:
         s = self.settings
         count = max(1, -(-s.concurrency // SHARD_CONNECTIONS))
         size = -(-s.concurrency // count)
+        tls = httpx.create_ssl_context()  # one CA bundle load for every shard
         self._shards = [httpx.AsyncClient(
+            verify=tls,
             follow_redirects=True,
             max_redirects=s.max_redirects,
             timeout=httpx.Timeout(s.timeout),
@@ -206,6 +208,7 @@ class Fetcher:
                 redirects = len(response.history)
                 final_url = str(response.url)
                 if response.status_code == 304:
+                    await response.aread()  # no body; reading the end keeps the connection
                     return FetchResult(url, final_url, 304, resp_headers, None, True,
                                        validators.body_hash, time.monotonic() - started,
                                        redirects)

@@ -28,7 +28,6 @@ from aggregator.config import resolve_zone
 from aggregator.errors import AggregatorError, FetchError, HTTPStatusError, ParseError
 from aggregator.fetch import Fetcher
 from aggregator.normalize import normalize_item, normalize_page
-from aggregator.parse.feed import parse_feed
 from aggregator.parse.html import parse_article, parse_listing
 from aggregator.store import Store
 from aggregator.types import (
@@ -42,6 +41,7 @@ from aggregator.types import (
     RawItem,
     Source,
     SourceReport,
+    SourceState,
     Validators,
 )
 
@@ -84,6 +84,8 @@ def parse_job(job: ParseJob) -> NormalizedPage:
 
 def parse_page(job: ParseJob) -> ParsedPage:
     if job.kind == "feed":
+        from aggregator.parse.feed import parse_feed  # feedparser loads in the workers only
+
         return parse_feed(job.body, job.headers, job.url, job.views_field)
     if job.kind == "html" and job.html is not None:
         return parse_listing(job.body, job.headers, job.html)
@@ -200,6 +202,7 @@ class Poller:
             # then waits while everything else is fetched, not after it
             by_id = {s.id: s for s in sources}
             order = await self.db.call(self.store.slowest_first, list(by_id))
+            self.states = await self.db.call(self.store.source_states, list(by_id))
             async with Fetcher(self.settings, self.db, self.clock) as fetcher:
                 tasks = [asyncio.create_task(self._poll_one(fetcher, by_id[i])) for i in order]
                 reports: list[SourceReport] = []
@@ -215,7 +218,7 @@ class Poller:
         return sorted(reports, key=lambda r: position[r.source_id])
 
     async def _poll_one(self, fetcher: Fetcher, source: Source) -> SourceReport:
-        state = await self.db.call(self.store.source_state, source.id)
+        state = self.states.get(source.id) or SourceState()
         started = self.clock()
         began = time.monotonic()
         result: FetchResult | None = None

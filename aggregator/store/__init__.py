@@ -127,14 +127,16 @@ class Store:
                     (s.id, s.url, s.url),
                 )
 
-    def source_state(self, source_id: str) -> SourceState:
-        rows = self._rows("SELECT etag, last_modified, body_hash, failures, warnings "
-                          "FROM sources WHERE id=?", (source_id,))
-        if not rows:
-            return SourceState()
-        r = rows[0]
-        return SourceState(Validators(r["etag"], r["last_modified"], r["body_hash"]),
-                           r["failures"], tuple(json.loads(r["warnings"] or "[]")))
+    def source_states(self, source_ids: Sequence[str]) -> dict[str, SourceState]:
+        """Every named source's fetch state, read at once at the start of a poll."""
+        wanted = set(source_ids)
+        return {
+            r["id"]: SourceState(Validators(r["etag"], r["last_modified"], r["body_hash"]),
+                                 r["failures"], tuple(json.loads(r["warnings"] or "[]")))
+            for r in self._rows("SELECT id, etag, last_modified, body_hash, failures, warnings "
+                                "FROM sources")
+            if r["id"] in wanted
+        }
 
     def due_source_ids(self, now: datetime) -> list[str]:
         rows = self._rows("SELECT id FROM sources WHERE enabled=1 AND "
@@ -266,6 +268,7 @@ class Store:
         new = updated = unchanged = 0
         at = ts(now)
         sample_at = ts(sampled or now)
+        execute = self.db.conn.execute  # the hot path skips sqlite-utils' statement checks
         with self.transaction():
             existing = self._existing(scope, [item.key for item, _, _ in entries])
             for item, agency, priority in entries:
@@ -273,25 +276,26 @@ class Store:
                 if row is None:
                     item_id = self._insert(scope, item, agency, priority, at)
                     new += 1
+                    if item.views is not None:
+                        execute("INSERT OR REPLACE INTO view_samples (item_id, at, views) "
+                                "VALUES (?, ?, ?)", (item_id, sample_at, item.views))
+                    continue
+                item_id = row["id"]
+                if priority <= row["agency_priority"]:
+                    agency, priority = row["agency"], row["agency_priority"]
+                fills_gap = item.content != "" and row["no_content"]
+                if row["content_hash"] != item.content_hash or row["agency"] != agency \
+                        or fills_gap:
+                    self._update(row, item, agency, priority, at)
+                    updated += 1
                 else:
-                    item_id = row["id"]
-                    if priority <= row["agency_priority"]:
-                        agency, priority = row["agency"], row["agency_priority"]
-                    fills_gap = item.content != "" and row["no_content"]
-                    if row["content_hash"] != item.content_hash or row["agency"] != agency \
-                            or fills_gap:
-                        self._update(row, item, agency, priority, at)
-                        updated += 1
-                    else:
-                        unchanged += 1
+                    unchanged += 1
                 if item.views is not None:
-                    self.db.execute(
-                        "INSERT OR REPLACE INTO view_samples (item_id, at, views) "
-                        "VALUES (?, ?, ?)", (item_id, sample_at, item.views))
-                    self.db.execute(
-                        "UPDATE items SET views=?, views_at=?, "
-                        "views_max=MAX(COALESCE(views_max, 0), ?) WHERE id=?",
-                        (item.views, at, item.views, item_id))
+                    execute("INSERT OR REPLACE INTO view_samples (item_id, at, views) "
+                            "VALUES (?, ?, ?)", (item_id, sample_at, item.views))
+                    execute("UPDATE items SET views=?, views_at=?, "
+                            "views_max=MAX(COALESCE(views_max, 0), ?) WHERE id=?",
+                            (item.views, at, item.views, item_id))
             seen = [row["id"] for key, row in existing.items()]
             for chunk in _chunks(seen, 500):
                 self.db.execute(
@@ -311,32 +315,36 @@ class Store:
         return found
 
     def _insert(self, scope: str, item: Item, agency: str, priority: int, at: str) -> int:
+        execute = self.db.conn.execute
         uid = item_uid(scope, item.key)
         candidates: list[dedupe.Candidate] = []
         if item.link:
-            for row in self.db.query(
-                "SELECT story_id, source_id, published FROM items WHERE link=? LIMIT 20",
-                (item.link,)):
-                candidates.append(dedupe.Candidate(row["story_id"], row["source_id"],
-                                                   parse_ts(row["published"])))
+            for story, source, when in execute(
+                    "SELECT story_id, source_id, published FROM items WHERE link=? LIMIT 20",
+                    (item.link,)):
+                candidates.append(dedupe.Candidate(story, source, parse_ts(when)))
         story_id = dedupe.choose_story(uid, item, candidates)
         published = ts(item.published)
         updated = ts(item.updated or item.published)
-        self.db.execute(
-            "INSERT OR IGNORE INTO stories (id, lead_item, published, updated, created_at) "
-            "VALUES (?, NULL, ?, ?, ?)", (story_id, published, updated, at))
-        cursor = self.db.execute(
+        joined = execute("INSERT OR IGNORE INTO stories (id, lead_item, published, updated, "
+                         "created_at) VALUES (?, NULL, ?, ?, ?)",
+                         (story_id, published, updated, at)).rowcount == 0
+        cursor = execute(
             "INSERT INTO items (uid, scope, source_id, key, agency, agency_priority, link, title, "
             "summary, content, author, categories, image, published, updated, dated_by, "
-            "first_seen, last_seen, content_hash, story_id) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "first_seen, last_seen, content_hash, story_id, views, views_max, views_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (uid, scope, item.source_id, item.key, agency, priority, item.link, item.title,
              item.summary, item.content, item.author,
              json.dumps(list(item.categories), ensure_ascii=False), item.image, published,
-             updated, item.dated_by, at, at, item.content_hash, story_id),
+             updated, item.dated_by, at, at, item.content_hash, story_id, item.views,
+             item.views, at if item.views is not None else None),
         )
         item_id = int(cursor.lastrowid or 0)
-        self._refresh_story(story_id)
+        if joined:
+            self._refresh_story(story_id)
+        else:  # a story of one item: its lead and dates are that item's
+            execute("UPDATE stories SET lead_item=? WHERE id=?", (item_id, story_id))
         return item_id
 
     def _update(self, row: dict[str, Any], item: Item, agency: str, priority: int,
