@@ -8,11 +8,15 @@ feedparser's cost on real feeds (bench/README.md):
   Content-Location, so its base URI is empty and links stay as written (normalize makes them
   absolute against the page URL);
 - date parsing: feedparser's date handlers are removed, because normalize parses the raw date
-  strings itself (zones, MySQL-style and Indonesian dates, which feedparser gets wrong).
+  strings itself (zones, MySQL-style and Indonesian dates, which feedparser gets wrong);
+- elements nobody reads (comment links and counts of WordPress and Blogger feeds, Blogger's
+  edit links and avatar) are cut from the bytes before feedparser walks them: a fifth of its
+  time on WordPress feeds, which carry three such elements per item.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +29,13 @@ from aggregator.errors import ParseError
 from aggregator.types import ParsedPage, RawItem
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+# Only childless elements whose content is plain text (or that have none) are cut.
+_UNREAD = re.compile(
+    rb"<(comments|wfw:commentRss|wfw:comment|slash:comments|thr:total)(?:\s[^<>]*)?>[^<]*</\1>"
+    rb"\s*"
+    rb"|<link\s[^<>]*rel=[\"'](?:replies|edit|edit-media)[\"'][^<>]*/>\s*"
+    rb"|<gd:image\s[^<>]*/>\s*"
+)
 _HANDLERS_LOCK = threading.Lock()
 
 
@@ -53,7 +64,7 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str,
     try:
         with _without_date_parsing():
             data = feedparser.parse(
-                body,
+                _UNREAD.sub(b"", body),
                 response_headers=response_headers,
                 sanitize_html=False,
                 resolve_relative_uris=False,

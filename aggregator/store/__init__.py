@@ -271,10 +271,12 @@ class Store:
         execute = self.db.conn.execute  # the hot path skips sqlite-utils' statement checks
         with self.transaction():
             existing = self._existing(scope, [item.key for item, _, _ in entries])
+            fresh = [item.link for item, _, _ in entries if item.key not in existing and item.link]
+            by_link = self._stories_by_link(fresh)
             for item, agency, priority in entries:
                 row = existing.get(item.key)
                 if row is None:
-                    item_id = self._insert(scope, item, agency, priority, at)
+                    item_id = self._insert(scope, item, agency, priority, at, by_link)
                     new += 1
                     if item.views is not None:
                         execute("INSERT OR REPLACE INTO view_samples (item_id, at, views) "
@@ -314,21 +316,26 @@ class Store:
                 found[row["key"]] = row
         return found
 
-    def _insert(self, scope: str, item: Item, agency: str, priority: int, at: str) -> int:
+    def _stories_by_link(self, links: Sequence[str]) -> dict[str, list[dedupe.Candidate]]:
+        """Stored items sharing a link with the new items, read in one query per 500 links."""
+        found: dict[str, list[dedupe.Candidate]] = {}
+        for chunk in _chunks(sorted(set(links)), 500):
+            marks = ",".join("?" * len(chunk))
+            for link, story, source, when in self.db.conn.execute(
+                    f"SELECT link, story_id, source_id, published FROM items "
+                    f"WHERE link IN ({marks})", chunk):
+                found.setdefault(link, []).append(
+                    dedupe.Candidate(story, source, parse_ts(when)))
+        return found
+
+    def _insert(self, scope: str, item: Item, agency: str, priority: int, at: str,
+                by_link: dict[str, list[dedupe.Candidate]]) -> int:
         execute = self.db.conn.execute
         uid = item_uid(scope, item.key)
-        candidates: list[dedupe.Candidate] = []
-        if item.link:
-            for story, source, when in execute(
-                    "SELECT story_id, source_id, published FROM items WHERE link=? LIMIT 20",
-                    (item.link,)):
-                candidates.append(dedupe.Candidate(story, source, parse_ts(when)))
+        candidates = by_link.get(item.link, []) if item.link else []
         story_id = dedupe.choose_story(uid, item, candidates)
         published = ts(item.published)
         updated = ts(item.updated or item.published)
-        joined = execute("INSERT OR IGNORE INTO stories (id, lead_item, published, updated, "
-                         "created_at) VALUES (?, NULL, ?, ?, ?)",
-                         (story_id, published, updated, at)).rowcount == 0
         cursor = execute(
             "INSERT INTO items (uid, scope, source_id, key, agency, agency_priority, link, title, "
             "summary, content, author, categories, image, published, updated, dated_by, "
@@ -341,10 +348,15 @@ class Store:
              item.views, at if item.views is not None else None),
         )
         item_id = int(cursor.lastrowid or 0)
+        # the story row follows its first item (the foreign key is checked at commit)
+        joined = execute("INSERT OR IGNORE INTO stories (id, lead_item, published, updated, "
+                         "created_at) VALUES (?, ?, ?, ?, ?)",
+                         (story_id, item_id, published, updated, at)).rowcount == 0
         if joined:
             self._refresh_story(story_id)
-        else:  # a story of one item: its lead and dates are that item's
-            execute("UPDATE stories SET lead_item=? WHERE id=?", (item_id, story_id))
+        if item.link:  # a later item of this same batch with this link joins this story
+            by_link.setdefault(item.link, []).append(
+                dedupe.Candidate(story_id, item.source_id, item.published))
         return item_id
 
     def _update(self, row: dict[str, Any], item: Item, agency: str, priority: int,

@@ -62,7 +62,7 @@ CREATE TABLE items (
     views INTEGER,
     views_max INTEGER,
     views_at TEXT,
-    story_id TEXT NOT NULL REFERENCES stories (id),
+    story_id TEXT NOT NULL REFERENCES stories (id) DEFERRABLE INITIALLY DEFERRED,
     article_tries INTEGER NOT NULL DEFAULT 0,
     UNIQUE (scope, key)
 );
@@ -70,7 +70,6 @@ CREATE INDEX items_link ON items (link);
 CREATE INDEX items_source ON items (source_id);
 CREATE INDEX items_story ON items (story_id);
 CREATE INDEX items_agency_published ON items (agency, published);
-CREATE INDEX items_published ON items (published);
 
 CREATE TABLE view_samples (
     item_id INTEGER NOT NULL REFERENCES items (id),
