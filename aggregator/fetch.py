@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-import urllib.robotparser
 import zlib
 from collections import defaultdict
 from collections.abc import Callable
@@ -62,6 +61,8 @@ class Robots:
     or no answer at all disallows everything (until the next try)."""
 
     def __init__(self, status: int, body: str) -> None:
+        import urllib.robotparser  # it loads urllib.request: only HTML sources need it
+
         self.status = status
         self.parser = urllib.robotparser.RobotFileParser()
         self.parser.parse(body.splitlines() if 200 <= status < 300 else [])

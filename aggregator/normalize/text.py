@@ -37,6 +37,8 @@ def sanitize_html(fragment: str | None, base_url: str) -> str:
     """Safe HTML for republishing; relative links resolved against `base_url`."""
     if not fragment or not fragment.strip():
         return ""
+    if "<" not in fragment:  # plain text (an excerpt): no markup to clean, only to escape
+        return html.escape(html.unescape(fragment), quote=False).strip()
     cleaned = nh3.clean(
         fragment,
         tags=_ALLOWED_TAGS,

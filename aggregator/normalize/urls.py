@@ -16,6 +16,7 @@ TRACKING_PARAMS = frozenset({
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hmb_", "ga_")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _WS = re.compile(r"\s+")
+_ABSOLUTE = re.compile(r"https?://", re.I)
 
 
 def _is_tracking(pair: str) -> bool:
@@ -29,7 +30,7 @@ def canonical_url(url: str, base: str | None = None) -> str | None:
     url = _WS.sub("", url or "")
     if not url:
         return None
-    if base:
+    if base and not _ABSOLUTE.match(url):
         try:
             url = urljoin(base, url)
         except ValueError:
@@ -56,7 +57,8 @@ def canonical_url(url: str, base: str | None = None) -> str | None:
     path = parts.path or "/"
     if not path.startswith("/"):
         path = "/" + path
-    path = _remove_dot_segments(path)
+    if "/." in path:
+        path = _remove_dot_segments(path)
     query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
     return urlunsplit((scheme, netloc, path, query, ""))
 
@@ -87,8 +89,11 @@ def absolute_url(url: str | None, base: str) -> str | None:
     """`url` resolved against `base`, keeping everything else as written (for images)."""
     if not url or not url.strip():
         return None
+    url = url.strip()
+    if _ABSOLUTE.match(url):
+        return url
     try:
-        full = urljoin(base, url.strip())
+        full = urljoin(base, url)
     except ValueError:
         return None
     return full if urlsplit(full).scheme in DEFAULT_PORTS else None

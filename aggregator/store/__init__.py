@@ -197,10 +197,9 @@ class Store:
             "failures=0, next_due_at=?, warnings=?, last_duration=? WHERE id=?",
             (now, now, report.status, due, warnings, report.duration, report.source_id),
         )
-        if report.new:
-            self.db.execute(
-                "UPDATE sources SET item_count=(SELECT COUNT(*) FROM items WHERE source_id=?1) "
-                "WHERE id=?1", (report.source_id,))
+        if report.new:  # items first stored from this source
+            self.db.execute("UPDATE sources SET item_count=item_count+? WHERE id=?",
+                            (report.new, report.source_id))
         v = record.validators
         if v is not None:
             self.db.execute(
@@ -430,10 +429,6 @@ class Store:
                                 f"IN ({marks}) ORDER BY at", chunk):
                 history[r["item_id"]].append((parse_ts(r["at"]), r["views"]))
         return history
-
-    def item_by_uid(self, uid: str) -> StoredItem | None:
-        rows = self._rows(f"SELECT {self._ITEM_COLUMNS} FROM items WHERE uid=?", (uid,))
-        return _stored_item(rows[0]) if rows else None
 
     def counts(self) -> dict[str, int]:
         row = self._rows("SELECT (SELECT COUNT(*) FROM items) AS items, "

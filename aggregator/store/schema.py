@@ -40,7 +40,7 @@ CREATE INDEX stories_published ON stories (published);
 
 CREATE TABLE items (
     id INTEGER PRIMARY KEY,
-    uid TEXT NOT NULL UNIQUE,
+    uid TEXT NOT NULL,  -- derived from (scope, key), which is unique
     scope TEXT NOT NULL,
     source_id TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -67,7 +67,6 @@ CREATE TABLE items (
     UNIQUE (scope, key)
 );
 CREATE INDEX items_link ON items (link);
-CREATE INDEX items_source ON items (source_id);
 CREATE INDEX items_story ON items (story_id);
 CREATE INDEX items_agency_published ON items (agency, published);
 
