@@ -15,7 +15,15 @@ from aggregator.errors import NotFoundError
 from aggregator.fetch import Fetcher
 from aggregator.lock import RunLock
 from aggregator.parse.html import selector_problem
-from aggregator.pipeline import ParseJob, Poller, Progress, field_drift, make_pool, parse_job
+from aggregator.pipeline import (
+    ParseJob,
+    Poller,
+    Progress,
+    field_drift,
+    make_pool,
+    parse_job,
+)
+from aggregator.pipeline import run as run_poll
 from aggregator.store import Store
 from aggregator.types import Config, NormalizedPage, Source, SourceReport, Story
 
@@ -78,7 +86,7 @@ class Aggregator:
         poller = Poller(self.config, self.store, self.clock,
                         lambda: make_pool(self.config.settings.parse_workers, feeds), progress)
         try:
-            return asyncio.run(poller.poll(sources))
+            return run_poll(poller.poll(sources))
         finally:
             if poller.pool is not None:
                 poller.pool.shutdown(wait=True, cancel_futures=True)

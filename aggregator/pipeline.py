@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -127,6 +127,17 @@ def make_pool(workers: int, jobs: int) -> Executor | None:
     for future in [pool.submit(_ready) for _ in range(workers)]:
         future.result()
     return pool
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a poll on uvloop when it is installed (about 30% less CPU per request than the
+    default event loop: bench/README.md), else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
 
 
 class _StoreThread:
