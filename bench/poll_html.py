@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -37,16 +38,18 @@ def load_generator():  # type: ignore[no-untyped-def]
     return module
 
 
-def build_site(n: int, views_round: int) -> dict[str, bytes]:
-    """N listings of 20 articles each (ids unique per listing), robots.txt, article pages."""
+def build_site(n: int, views_round: int, base: str) -> dict[str, bytes]:
+    """N listings of 20 articles each (ids unique per listing), robots.txt, article pages.
+    Every link points at this server (`base`), never at the real portal."""
     gen = load_generator()
+    gen.HOST = base
     rng = random.Random(1)
-    base = gen.ARTICLES
+    articles = gen.ARTICLES
     pages: dict[str, bytes] = {"/robots.txt": b"User-agent: *\nDisallow: /admin/\n"}
     for i in range(n):
         listing = []
         for j in range(20):
-            _, title, stamp, views, author, regions = base[(i + j) % len(base)]
+            _, title, stamp, views, author, regions = articles[(i + j) % len(articles)]
             uid = 200000 + i * 20 + j
             views = views + rng.randint(0, 50) + 7 * views_round
             listing.append((uid, f"{title} ({i}-{j})", stamp, views, author, regions))
@@ -63,18 +66,29 @@ def build_site(n: int, views_round: int) -> dict[str, bytes]:
 
 
 def serve(n: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    state = {"round": 0, "pages": build_site(n, 0)}
+    state: dict[str, object] = {}
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
+            pages: dict[str, bytes] = state["pages"]  # type: ignore[assignment]
+            if self.path.startswith("/read/"):
+                state["articles"] = int(state.get("articles", 0)) + 1  # type: ignore[call-overload]
+            if self.path == "/_bench/articles":
+                body = str(state.get("articles", 0)).encode()
+                state["articles"] = 0
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             if self.path == "/_bench/views":
-                state["round"] += 1
-                state["pages"] = build_site(n, state["round"])
+                state["round"] = int(state["round"]) + 1  # type: ignore[call-overload]
+                state["pages"] = build_site(n, int(state["round"]), str(state["base"]))  # type: ignore[call-overload]
                 body = b"ok"
             else:
-                body = state["pages"].get(self.path, b"")
+                body = pages.get(self.path, b"")
                 if not body:
                     self.send_response(404)
                     self.send_header("Content-Length", "0")
@@ -98,6 +112,8 @@ def serve(n: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-ar
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    state.update(round=0, base=base, pages=build_site(n, 0, base))
     queue.put(server.server_address[1])
     server.serve_forever()
 
@@ -152,20 +168,21 @@ def main() -> None:
         rows = []
         for phase in ("cold", "unchanged", "views"):
             if phase == "views":
-                import urllib.request
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/_bench/views", timeout=300)
             time.sleep(0.2)
             r = measure(cfg, workdir, phase)
             cpu = r["cpu_user_s"] + r["cpu_sys_s"]
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_bench/articles") as answer:
+                articles = int(answer.read())
             rows.append((phase, r["wall_s"], cpu, r["peak_tree_rss_mb"], r["new"], r["updated"],
-                         r["errors"]))
+                         r["errors"], articles))
     server.terminate()
     print(f"{args.n} HTML sources (20 items, ~30 KB each), articles per source: {args.articles}")
     print(f"{'phase':<10}{'wall s':>8}{'CPU s':>8}{'ms CPU/src':>12}{'peak MB':>9}"
-          f"{'new':>7}{'updated':>9}{'errors':>8}")
-    for phase, wall, cpu, mem, new, updated, errors in rows:
+          f"{'new':>7}{'updated':>9}{'errors':>8}{'articles':>10}")
+    for phase, wall, cpu, mem, new, updated, errors, articles in rows:
         print(f"{phase:<10}{wall:>8.2f}{cpu:>8.2f}{1000 * cpu / args.n:>12.1f}{mem:>9.0f}"
-              f"{new:>7}{updated:>9}{errors:>8}")
+              f"{new:>7}{updated:>9}{errors:>8}{articles:>10}")
 
 
 if __name__ == "__main__":
