@@ -270,16 +270,14 @@ class Store:
         execute = self.db.conn.execute  # the hot path skips sqlite-utils' statement checks
         with self.transaction():
             existing = self._existing(scope, [item.key for item, _, _ in entries])
-            fresh = [item.link for item, _, _ in entries if item.key not in existing and item.link]
-            by_link = self._stories_by_link(fresh)
+            firsts = {e[0].key: e for e in reversed(entries)}  # one entry per key: the first
+            fresh = [e for e in firsts.values() if e[0].key not in existing][::-1]
+            if fresh:
+                self._insert_many(scope, fresh, at, sample_at)
+                new = len(fresh)
             for item, agency, priority in entries:
                 row = existing.get(item.key)
                 if row is None:
-                    item_id = self._insert(scope, item, agency, priority, at, by_link)
-                    new += 1
-                    if item.views is not None:
-                        execute("INSERT OR REPLACE INTO view_samples (item_id, at, views) "
-                                "VALUES (?, ?, ?)", (item_id, sample_at, item.views))
                     continue
                 item_id = row["id"]
                 if priority <= row["agency_priority"]:
@@ -327,36 +325,58 @@ class Store:
                     dedupe.Candidate(story, source, parse_ts(when)))
         return found
 
-    def _insert(self, scope: str, item: Item, agency: str, priority: int, at: str,
-                by_link: dict[str, list[dedupe.Candidate]]) -> int:
-        execute = self.db.conn.execute
-        uid = item_uid(scope, item.key)
-        candidates = by_link.get(item.link, []) if item.link else []
-        story_id = dedupe.choose_story(uid, item, candidates)
-        published = ts(item.published)
-        updated = ts(item.updated or item.published)
-        cursor = execute(
+    def _insert_many(self, scope: str, entries: Sequence[tuple[Item, str, int]], at: str,
+                     sample_at: str) -> None:
+        """Insert new items, their stories and first view samples, a statement per table.
+
+        A new item joins the story of an item that has its canonical link (stored before, or
+        earlier in this batch); otherwise it starts a story whose lead it is."""
+        conn = self.db.conn
+        by_link = self._stories_by_link([e[0].link for e in entries if e[0].link])
+        rows: list[tuple[Any, ...]] = []
+        stories: dict[str, tuple[str, str, str]] = {}  # new story -> (first key, dates)
+        joined: set[str] = set()
+        for item, agency, priority in entries:
+            uid = item_uid(scope, item.key)
+            candidates = by_link.get(item.link, []) if item.link else []
+            story_id = dedupe.choose_story(uid, item, candidates)
+            published = ts(item.published)
+            updated = ts(item.updated or item.published)
+            if candidates:
+                joined.add(story_id)
+            else:
+                stories.setdefault(story_id, (item.key, published, updated))
+            if item.link:  # a later item of this batch with this link joins this story
+                by_link.setdefault(item.link, []).append(
+                    dedupe.Candidate(story_id, item.source_id, item.published))
+            rows.append((
+                uid, scope, item.source_id, item.key, agency, priority, item.link, item.title,
+                item.summary, item.content, item.author,
+                json.dumps(list(item.categories), ensure_ascii=False), item.image, published,
+                updated, item.dated_by, at, at, item.content_hash, story_id, item.views,
+                item.views, at if item.views is not None else None))
+        conn.executemany(
             "INSERT INTO items (uid, scope, source_id, key, agency, agency_priority, link, title, "
             "summary, content, author, categories, image, published, updated, dated_by, "
             "first_seen, last_seen, content_hash, story_id, views, views_max, views_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (uid, scope, item.source_id, item.key, agency, priority, item.link, item.title,
-             item.summary, item.content, item.author,
-             json.dumps(list(item.categories), ensure_ascii=False), item.image, published,
-             updated, item.dated_by, at, at, item.content_hash, story_id, item.views,
-             item.views, at if item.views is not None else None),
-        )
-        item_id = int(cursor.lastrowid or 0)
-        # the story row follows its first item (the foreign key is checked at commit)
-        joined = execute("INSERT OR IGNORE INTO stories (id, lead_item, published, updated, "
-                         "created_at) VALUES (?, ?, ?, ?, ?)",
-                         (story_id, item_id, published, updated, at)).rowcount == 0
-        if joined:
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        ids: dict[str, int] = {}
+        for chunk in _chunks([row[3] for row in rows], 500):
+            marks = ",".join("?" * len(chunk))
+            ids.update((key, item_id) for item_id, key in conn.execute(
+                f"SELECT id, key FROM items WHERE scope=? AND key IN ({marks})",
+                (scope, *chunk)))
+        # the story rows follow their first items (the foreign key is checked at commit)
+        conn.executemany(
+            "INSERT OR IGNORE INTO stories (id, lead_item, published, updated, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(sid, ids[key], pub, upd, at) for sid, (key, pub, upd) in stories.items()])
+        for story_id in sorted(joined):
             self._refresh_story(story_id)
-        if item.link:  # a later item of this same batch with this link joins this story
-            by_link.setdefault(item.link, []).append(
-                dedupe.Candidate(story_id, item.source_id, item.published))
-        return item_id
+        conn.executemany(
+            "INSERT OR REPLACE INTO view_samples (item_id, at, views) VALUES (?, ?, ?)",
+            [(ids[item.key], sample_at, item.views) for item, _, _ in entries
+             if item.views is not None])
 
     def _update(self, row: dict[str, Any], item: Item, agency: str, priority: int,
                 at: str) -> None:
