@@ -87,19 +87,22 @@ class Robots:
         return f"robots.txt disallows this URL for user agent '{ROBOTS_AGENT}'"
 
 
-SHARD_CONNECTIONS = 8
+SHARD_CONNECTIONS = 2
 
 
 class Fetcher:
-    """Requests go through a few small connection pools (shards) rather than one big one:
-    httpcore scans every connection of its pool for every waiting request, so the CPU cost of
-    a request grows with the pool's size (bench/README.md: 3.2 ms per 304 with 32 connections,
-    1.2 ms with 8)."""
+    """Requests go through many small connection pools (shards) rather than one big one:
+    httpcore checks every connection of its pool, with a system call, whenever a request
+    starts or ends, so a request's CPU cost grows with the pool's size (bench/README.md: 3.2 ms
+    per 304 with one pool of 32 connections, 1.2 ms with pools of 8, about 0.7 ms with 2).
+    A host's requests stay in one shard, so its connections are reused; a shard keeps at most
+    SHARD_CONNECTIONS idle connections but never makes a request wait for one."""
 
     def __init__(self, settings: Settings, robots_cache: RobotsCache | None = None,
                  clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self._shards: list[httpx.AsyncClient] = []
+        self._turns: dict[str, int] = {}
         self._global = asyncio.Semaphore(settings.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(settings.per_host_concurrency))
@@ -113,14 +116,15 @@ class Fetcher:
     async def __aenter__(self) -> Fetcher:
         s = self.settings
         count = max(1, -(-s.concurrency // SHARD_CONNECTIONS))
-        size = -(-s.concurrency // count)
+        self._per_host_shards = max(1, -(-s.per_host_concurrency // SHARD_CONNECTIONS))
         tls = httpx.create_ssl_context()  # one CA bundle load for every shard
         self._shards = [httpx.AsyncClient(
             verify=tls,
             follow_redirects=True,
             max_redirects=s.max_redirects,
             timeout=httpx.Timeout(s.timeout),
-            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+            limits=httpx.Limits(max_connections=s.concurrency,
+                                max_keepalive_connections=SHARD_CONNECTIONS),
             headers={"User-Agent": s.user_agent},
             trust_env=False,
         ) for _ in range(count)]
@@ -132,8 +136,13 @@ class Fetcher:
         self._shards = []
 
     def _client(self, url: str) -> httpx.AsyncClient:
+        """The shard of `url`'s host (one of its sub-shards in turn, when the host may have
+        more than SHARD_CONNECTIONS requests at once)."""
         assert self._shards, "use `async with Fetcher(...)`"
-        return self._shards[zlib.crc32(url.encode()) % len(self._shards)]
+        host = urlsplit(url).hostname or ""
+        turn = self._turns[host] = self._turns.get(host, -1) + 1  # round robin per host
+        sub = turn % self._per_host_shards
+        return self._shards[(zlib.crc32(host.encode()) + sub) % len(self._shards)]
 
     async def robots(self, url: str) -> Robots:
         """The robots.txt of `url`'s origin: from memory, the cache (24 h), or fetched."""
