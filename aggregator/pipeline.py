@@ -197,11 +197,15 @@ class Poller:
         nothing changed never starts them), in a thread so the event loop keeps fetching."""
         if self.pool_factory is None:
             return None
-        if self._pool_ready is None:
-            self._pool_ready = asyncio.get_running_loop().run_in_executor(
-                None, self.pool_factory)
+        self._start_pool()
+        assert self._pool_ready is not None
         self.pool = await self._pool_ready
         return self.pool
+
+    def _start_pool(self) -> None:
+        if self.pool_factory is not None and self._pool_ready is None:
+            self._pool_ready = asyncio.get_running_loop().run_in_executor(
+                None, self.pool_factory)
 
     async def poll(self, sources: Sequence[Source]) -> list[SourceReport]:
         self.db = _StoreThread(self.store)
@@ -214,6 +218,11 @@ class Poller:
             by_id = {s.id: s for s in sources}
             order = await self.db.call(self.store.slowest_first, list(by_id))
             self.states = await self.db.call(self.store.source_states, list(by_id))
+            if any(s.kind == "feed" and not self.states.get(s.id, SourceState()).validators
+                   .body_hash for s in sources):
+                # a feed never fetched before will need parsing: start the workers now, while
+                # the first answers are on their way
+                self._start_pool()
             async with Fetcher(self.settings, self.db, self.clock) as fetcher:
                 tasks = [asyncio.create_task(self._poll_one(fetcher, by_id[i])) for i in order]
                 reports: list[SourceReport] = []
@@ -223,6 +232,8 @@ class Poller:
                     if self.progress:
                         self.progress(report)
             await self.db.flush()
+            if self._pool_ready is not None:  # started but maybe never used: the caller
+                self.pool = await self._pool_ready  # shuts it down
         finally:
             self.db.close()
         position = {s.id: i for i, s in enumerate(sources)}
