@@ -104,9 +104,6 @@ class Store:
             raise StoreError(f"database file {self.path} is not writable")
         return "ok"
 
-    def integrity_check(self) -> str:
-        return str(self._rows("PRAGMA integrity_check")[0]["integrity_check"])
-
     # --- sources ----------------------------------------------------------------------------
 
     def sync_sources(self, config: Config) -> None:
@@ -143,14 +140,6 @@ class Store:
                           "(next_due_at IS NULL OR next_due_at <= ?) ORDER BY next_due_at",
                           (ts(now),))
         return [r["id"] for r in rows]
-
-    def next_due(self) -> datetime | None:
-        rows = self._rows("SELECT MIN(COALESCE(next_due_at, '')) AS due FROM sources "
-                          "WHERE enabled=1")
-        due = rows[0]["due"] if rows else None
-        if due is None:
-            return None
-        return datetime.min.replace(tzinfo=UTC) if due == "" else parse_ts(due)
 
     def source_rows(self) -> list[dict[str, Any]]:
         rows = self._rows("SELECT * FROM sources ORDER BY id")
@@ -440,23 +429,6 @@ class Store:
                 "ORDER BY published, id", chunk):
                 items[r["story_id"]].append(_stored_item(r))
         return [Story(sid, tuple(its)) for sid, its in items.items() if its]
-
-    def view_history(self, item_ids: Sequence[int]) -> dict[int, list[tuple[datetime, int]]]:
-        history: dict[int, list[tuple[datetime, int]]] = {i: [] for i in item_ids}
-        for chunk in _chunks(list(item_ids), 500):
-            marks = ",".join("?" * len(chunk))
-            for r in self._rows(f"SELECT item_id, at, views FROM view_samples WHERE item_id "
-                                f"IN ({marks}) ORDER BY at", chunk):
-                history[r["item_id"]].append((parse_ts(r["at"]), r["views"]))
-        return history
-
-    def counts(self) -> dict[str, int]:
-        row = self._rows("SELECT (SELECT COUNT(*) FROM items) AS items, "
-                         "(SELECT COUNT(*) FROM stories) AS stories, "
-                         "(SELECT COUNT(*) FROM view_samples) AS view_samples, "
-                         "(SELECT COUNT(*) FROM fetches) AS fetches")[0]
-        return {k: int(v) for k, v in row.items()}
-
 
 def _stored_item(r: dict[str, Any]) -> StoredItem:
     return StoredItem(
