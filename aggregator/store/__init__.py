@@ -430,6 +430,7 @@ class Store:
                 items[r["story_id"]].append(_stored_item(r))
         return [Story(sid, tuple(its)) for sid, its in items.items() if its]
 
+
 def _stored_item(r: dict[str, Any]) -> StoredItem:
     return StoredItem(
         id=r["id"], uid=r["uid"], source_id=r["source_id"], agency=r["agency"], link=r["link"],
