@@ -202,6 +202,10 @@ class Poller:
         self.pool = await self._pool_ready
         return self.pool
 
+    def _never_fetched(self, source: Source) -> bool:
+        state = self.states.get(source.id, SourceState())
+        return not state.validators.body_hash and not state.failures
+
     def _start_pool(self) -> None:
         if self.pool_factory is not None and self._pool_ready is None:
             self._pool_ready = asyncio.get_running_loop().run_in_executor(
@@ -218,8 +222,7 @@ class Poller:
             by_id = {s.id: s for s in sources}
             order = await self.db.call(self.store.slowest_first, list(by_id))
             self.states = await self.db.call(self.store.source_states, list(by_id))
-            if any(s.kind == "feed" and not self.states.get(s.id, SourceState()).validators
-                   .body_hash for s in sources):
+            if any(s.kind == "feed" and self._never_fetched(s) for s in sources):
                 # a feed never fetched before will need parsing: start the workers now, while
                 # the first answers are on their way
                 self._start_pool()
