@@ -29,9 +29,19 @@ def story_uid(first_item_uid: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"story\n{first_item_uid}"))
 
 
-def content_hash(*parts: object) -> str:
+def content_hash(*parts: str | tuple[str, ...] | None) -> str:
+    """A fingerprint of what a source said about an item: None, a string and a tuple of
+    strings are tagged differently and every part is closed by a marker, so moving text from
+    one field to the next changes the fingerprint."""
     h = hashlib.sha1()
     for part in parts:
-        h.update(repr(part).encode())
-        h.update(b"\x00")
+        if part is None:
+            h.update(b"\x01N")
+        elif isinstance(part, tuple):
+            h.update(b"\x01T")
+            h.update("\x00".join(part).encode("utf-8", "surrogatepass"))
+        else:
+            h.update(b"\x01S")
+            h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00\x02")
     return h.hexdigest()
