@@ -66,3 +66,24 @@ def test_every_command_has_help_with_an_example() -> None:
         result = runner.invoke(cli, [*name.split(), "--help"])
         assert result.exit_code == 0, name
         assert "Example" in result.output, f"`aggregator {name} --help` has no example"
+
+
+def test_every_setting_can_be_set_in_the_config(tmp_path: Path) -> None:
+    """Each Settings field is a [settings] key the config reader accepts (none is forgotten)."""
+    from aggregator.config import load_config
+
+    values = {"database": '"x.db"', "base_url": '"https://agregator.go.id"',
+              "timezone": '"WITA"', "title": '"T"', "description": '"D"', "language": '"id"',
+              "contact_url": '"mailto:humas@jakarta.go.id"', "default_interval": '"1h"',
+              "timeout": "5", "max_body_bytes": "4096", "max_redirects": "3",
+              "concurrency": "8", "per_host_concurrency": "1", "feed_size": "10",
+              "output_dir": '"out"', "listen_host": '"0.0.0.0"', "listen_port": "9000",
+              "parse_workers": "1", "include": "[]"}
+    names = {f.name for f in dataclasses.fields(Settings)} - {"rank"}
+    assert names == set(values), "a Settings field is missing from this test"
+    body = "[settings]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
+    body += "[settings.rank]\nhalf_life_hours = 12\nviews_weight = 2\ncandidates = 50\n"
+    (tmp_path / "a.toml").write_text(body)
+    settings = load_config(str(tmp_path / "a.toml")).settings
+    assert (settings.timeout, settings.listen_port, settings.rank.candidates) == (5, 9000, 50)
+    assert settings.default_interval == 3600 and settings.timezone == "WITA"

@@ -77,12 +77,6 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"database error: {exc}") from exc
 
-    def _exec(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        try:
-            return self.db.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise StoreError(f"database error: {exc}") from exc
-
     def _migrate(self) -> None:
         self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                         "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
@@ -259,8 +253,12 @@ class Store:
         execute = self.db.conn.execute  # the hot path skips sqlite-utils' statement checks
         with self.transaction():
             existing = self._existing(scope, [item.key for item, _, _ in entries])
-            firsts = {e[0].key: e for e in reversed(entries)}  # one entry per key: the first
-            fresh = [e for e in firsts.values() if e[0].key not in existing][::-1]
+            fresh: list[tuple[Item, str, int]] = []
+            fresh_keys: set[str] = set()
+            for entry in entries:  # new keys, the first entry of each
+                if entry[0].key not in existing and entry[0].key not in fresh_keys:
+                    fresh_keys.add(entry[0].key)
+                    fresh.append(entry)
             if fresh:
                 self._insert_many(scope, fresh, at, sample_at)
                 new = len(fresh)
