@@ -402,6 +402,80 @@ def top(ctx: click.Context, agency: str | None, limit: int, explain: bool,
                        f"decay={p.decay:.4f} (half-life {rank_settings.half_life_hours:g} h)")
 
 
+@cli.group()
+def stories() -> None:
+    """Stories: which items were grouped together, and why.
+
+    \b
+    Examples:
+      aggregator stories show 0b6f2c1e-8f3d-5a7e-9c4b-2d1e0f9a8b7c --explain
+      aggregator stories show https://www.beritajakarta.id/read/12345/judul
+    """
+
+
+@stories.command("show")
+@click.argument("ref", metavar="ID")
+@click.option("--explain", is_flag=True, help="Say why each item is in the story, with the "
+              "similarity figures.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def stories_show(ctx: click.Context, ref: str, explain: bool, as_json: bool) -> None:
+    """One story: its items (lead first), agencies and combined views. ID is a story id, an
+    item id or an item's link. To fix a wrong group, add a [[split]] or [[merge]] with the
+    printed item ids or links to the config (config/README.md, "Story overrides").
+
+    \b
+    Example:
+      aggregator stories show https://dinkes.jakarta.go.id/berita/vaksinasi --explain
+    """
+    agg = _open(ctx)
+    with _errors():
+        report = agg.story(ref)
+    story = report.story
+    uid_of = {it.id: it.uid for it in story.items}
+    if as_json:
+        click.echo(_dumps({
+            "story": story.id, "asked_as": report.asked_as, "created_at": report.created_at,
+            "agencies": list(story.agencies), "views": story.views,
+            "lead": story.lead.uid, "merged_from": report.merged,
+            "items": [{"item": it.uid, "source": it.source_id, "agency": it.agency,
+                       "title": it.title, "link": it.link, "published": it.published,
+                       "views": it.views, **({"reason": report.reasons.get(it.id)}
+                                             if explain else {})} for it in story.items],
+            **({"pairs": [{"a": uid_of[a], "b": uid_of[b], "verdict": v}
+                          for a, b, v in report.pairs]} if explain else {}),
+        }))
+        return
+    if report.asked_as:
+        click.echo(f"{report.asked_as} is in story {story.id}")
+    click.echo(f"story    {story.id}  (first stored {report.created_at})")
+    click.echo(f"title    {story.lead.title}")
+    click.echo(f"agencies {', '.join(story.agencies)}")
+    click.echo(f"views    {story.views if story.views is not None else '-'} "
+               "(the sum of each source's latest count)")
+    for m in report.merged:
+        click.echo(f"merged   {m['from_id']} at {m['at']}: {m['reason']}")
+    for n, it in enumerate(story.items, 1):
+        lead = "  (lead)" if n == 1 else ""
+        click.echo(f"{n:>3}. {it.published:%Y-%m-%d %H:%M} UTC  {it.agency}  {it.title}{lead}")
+        click.echo(f"     item {it.uid}  source {it.source_id}  views "
+                   f"{it.views if it.views is not None else '-'}")
+        click.echo(f"     {it.link or '(no link)'}")
+        if explain:
+            reason = report.reasons.get(it.id, {})
+            how = reason.get("method", "?")
+            figures = reason.get("details") or ""
+            matched = f" with item {reason['matched_uid']}" if reason.get("matched_uid") else ""
+            click.echo(f"     joined: {how}{matched} {figures}".rstrip())
+    if explain and report.pairs:
+        click.echo("pairs compared now (title = word/trigram similarity, text = share of the "
+                   "shorter text's word pairs found in the other):")
+        index = {it.id: n for n, it in enumerate(story.items, 1)}
+        for a, b, v in report.pairs:
+            click.echo(f"  {index[a]} ~ {index[b]}: {'same' if v.same else 'not alone'} "
+                       f"({v.describe()})")
+
+
 @cli.command()
 @click.argument("source_id")
 @click.option("--file", "page", type=click.Path(exists=True, dir_okay=False), default=None,

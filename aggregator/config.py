@@ -25,6 +25,7 @@ from aggregator.types import (
     Agency,
     ArticleSpec,
     Config,
+    DedupeSettings,
     FieldSpec,
     HtmlSpec,
     RankSettings,
@@ -32,6 +33,7 @@ from aggregator.types import (
     Rule,
     Settings,
     Source,
+    StoryOverride,
 )
 
 SelectorCheck = Callable[[str], "str | None"]
@@ -258,10 +260,27 @@ def _settings(raw: Any, file: str, issues: list[ConfigIssue]) -> Settings:
         }
         r.finish()
         values["rank"] = RankSettings(**{k: v for k, v in rank_vals.items() if v is not None})
+    dedupe_raw = t.get("dedupe", dict)
+    if dedupe_raw is not None:
+        values["dedupe"] = _dedupe_settings(_Table(dedupe_raw, file, "settings", issues,
+                                                   prefix="dedupe."))
     t.finish()
     if values.get("base_url"):
         values["base_url"] = values["base_url"].rstrip("/")
     return Settings(**{k: v for k, v in values.items() if v is not None})
+
+
+def _dedupe_settings(d: _Table) -> DedupeSettings:
+    vals: dict[str, Any] = {
+        "window_hours": d.number("window_hours", minimum=1),
+        "title_window_hours": d.number("title_window_hours", minimum=1),
+        "prefer_lead": _strings(d, "prefer_lead") or None,
+    }
+    for name in ("title_only_similarity", "same_title_text_similarity", "text_similarity",
+                 "text_similarity_with_title", "title_similarity"):
+        vals[name] = d.number(name, minimum=0, maximum=1)
+    d.finish()
+    return DedupeSettings(**{k: v for k, v in vals.items() if v is not None})
 
 
 ENV_OVERRIDES = {
@@ -343,12 +362,13 @@ def load_config(path: str | os.PathLike[str] | None = None,
                                           "only the main config file may have [settings]"))
             documents.append((match, sub))
 
-    known_top = {"settings", "agency", "region", "source", "rule", "scraper"}
+    known_top = {"settings", "agency", "region", "source", "rule", "scraper", "merge", "split"}
     regions: dict[str, Region] = {}
     agencies: dict[str, Agency] = {}
     raw_sources: list[tuple[str, dict[str, Any]]] = []
     raw_rules: list[tuple[str, Any]] = []
     scrapers: dict[str, HtmlSpec | None] = {}
+    overrides: list[StoryOverride] = []
     for file, d in documents:
         for key in d:
             if key not in known_top:
@@ -372,6 +392,11 @@ def load_config(path: str | os.PathLike[str] | None = None,
             agencies[agency.slug] = agency
         raw_sources.extend((file, raw) for raw in _array(d, "source", file, issues))
         raw_rules.extend((file, raw) for raw in _array(d, "rule", file, issues))
+        for action in ("merge", "split"):
+            for i, raw in enumerate(_array(d, action, file, issues)):
+                override = _override(action, raw, file, i, issues)
+                if override is not None:
+                    overrides.append(override)
         scraper_tables = d.get("scraper", {})
         if not isinstance(scraper_tables, dict):
             issues.append(ConfigIssue(file, "scraper", "", "must be tables [scraper.NAME]"))
@@ -386,6 +411,11 @@ def load_config(path: str | os.PathLike[str] | None = None,
                 scrapers[name] = _html_spec(_Table(table, file, f"scraper {name}", issues),
                                             selector_check)
 
+    for slug in settings.dedupe.prefer_lead:
+        if slug not in agencies:
+            issues.append(ConfigIssue(str(main), "settings", "dedupe.prefer_lead",
+                                      f"'{slug}' is not a defined [[agency]] slug"
+                                      + _suggest(slug, set(agencies))))
     for agency in agencies.values():
         if agency.region not in regions:
             regions[agency.region] = Region(agency.region, _title_from_slug(agency.region))
@@ -416,7 +446,7 @@ def load_config(path: str | os.PathLike[str] | None = None,
     if issues:
         raise ConfigError(issues)
     return Config(settings, agencies, regions, tuple(sources),
-                  tuple(f for f, _ in documents), tuple(rules))
+                  tuple(f for f, _ in documents), tuple(rules), tuple(overrides))
 
 
 def _title_from_slug(slug: str) -> str:
@@ -688,6 +718,30 @@ def _rule(raw: Any, file: str, index: int, agencies: dict[str, Agency],
     if len(issues) > before or agency is None:
         return None
     return Rule(agency, globs, title, category, url, file)
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _override(action: str, raw: Any, file: str, index: int,
+              issues: list[ConfigIssue]) -> StoryOverride | None:
+    """[[merge]] / [[split]]: an admin's decision about which items are one story."""
+    if _not_table(raw, file, action, index, issues):
+        return None
+    t = _Table(raw, file, f"{action} #{index + 1}", issues)
+    before = len(issues)
+    items = _strings(t, "items")
+    if len(items) < 2:
+        t.problem("items", "needs at least two items (links or item ids)")
+    for ref in items:
+        if not _UUID.match(ref) and url_problem(ref) is not None:
+            t.problem("items", f"'{ref}' is neither an item id (a UUID, as `aggregator stories "
+                      "show` prints it) nor an absolute http(s) link")
+    note = t.string("note") or ""
+    t.finish()
+    if len(issues) > before:
+        return None
+    return StoryOverride(action, items, note, file)  # type: ignore[arg-type]
 
 
 def config_warnings(config: Config) -> list[str]:

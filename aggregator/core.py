@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aggregator import dedupe
 from aggregator.config import load_config
 from aggregator.errors import NotFoundError
 from aggregator.fetch import Fetcher
 from aggregator.lock import RunLock
+from aggregator.normalize.urls import canonical_url
 from aggregator.parse.html import selector_problem
 from aggregator.pipeline import (
     ParseJob,
@@ -25,7 +27,8 @@ from aggregator.pipeline import (
 )
 from aggregator.pipeline import run as run_poll
 from aggregator.store import Store
-from aggregator.types import Config, NormalizedPage, Source, SourceReport, Story
+from aggregator.store.grouping import item_fingerprint
+from aggregator.types import Config, NormalizedPage, Source, SourceReport, Story, StoryOverride
 
 if TYPE_CHECKING:  # publishing (feedgen, lxml) loads only when something is rendered
     from aggregator.publish import WriteReport
@@ -42,6 +45,22 @@ def read_config(path: str | None = None) -> Config:
     return load_config(path, selector_check=selector_problem)
 
 
+def story_overrides(config: Config) -> list[StoryOverride]:
+    """The config's [[merge]]/[[split]] with links in the canonical form items are stored in."""
+    return [replace(o, items=tuple(canonical_url(r) or r if "://" in r else r for r in o.items))
+            for o in config.overrides]
+
+
+@dataclass(frozen=True)
+class StoryReport:
+    story: Story
+    reasons: dict[int, dict[str, Any]]  # item id -> method, details, matched_uid, at
+    merged: list[dict[str, Any]]  # from_id, at, reason
+    created_at: str | None
+    pairs: list[tuple[int, int, dedupe.Verdict]]  # every pair of its items, compared now
+    asked_as: str | None  # the reference given, when it was not the story id
+
+
 @dataclass(frozen=True)
 class RunReport:
     reports: tuple[SourceReport, ...]
@@ -54,6 +73,8 @@ class Aggregator:
         self.clock = clock
         self.store = Store(config.settings.database)
         self.store.sync_sources(config)
+        self.store.index_backlog()
+        self.store.configure_dedupe(config.settings.dedupe, story_overrides(config))
 
     @classmethod
     def open(cls, config_path: str | None = None,
@@ -122,6 +143,23 @@ class Aggregator:
         from aggregator.site import SiteBuilder
 
         return SiteBuilder(self.config, self.store).ranked(self.clock(), agency, limit)
+
+    def story(self, ref: str) -> StoryReport:
+        """A story by its id (also a merged-away id), an item id or a link, and how it was
+        formed: each item's reason, and the figures of every pair compared now."""
+        story_id = self.store.story_id_for(canonical_url(ref) or ref)
+        if story_id is None:
+            raise NotFoundError(f"no story, item or link '{ref}' is stored")
+        story = self.store.stories_by_id([story_id])[0]
+        explain = self.store.story_explain(story_id)
+        settings = self.config.settings.dedupe
+        probes = [dedupe.Probe(it.id, it.source_id, it.published,
+                               item_fingerprint(it.title, it.summary, it.content))
+                  for it in story.items]
+        pairs = [(a.item_id, b.item_id, dedupe.compare(a, b, settings))
+                 for i, a in enumerate(probes) for b in probes[i + 1:]]
+        return StoryReport(story, explain["links"], explain["merged"], explain["created_at"],
+                           pairs, ref if ref != story_id else None)
 
     def source_status(self) -> list[dict[str, Any]]:
         return self.source_status_from(self.store)

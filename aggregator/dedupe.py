@@ -1,32 +1,348 @@
-"""Items -> stories. Pure: the store finds candidate stories, this module decides.
+"""Items -> stories. Pure: the store finds candidates through the keys made here, this module
+decides (README, "Deduplication").
 
-Today a new item joins a story when another source already carries the same canonical link;
-otherwise it starts its own story whose id derives from the item's public id and never changes.
-Near-duplicate grouping (different links, edited titles) extends `choose_story`.
+An item joins a story when a stored item of another source
+1. has the same canonical link (always), or
+2. has the same normalized title within `title_window_hours`, and their texts agree when both
+   have text (a recurring title such as "Jadwal SIM Keliling" is a new event every day), or
+3. is a near duplicate within `window_hours`: similar text (word-pair overlap) with a similar
+   title, or, when one side has no text, a nearly identical title.
+Whatever the tier, places, dates and numbers named by both must agree: "Kebakaran di Tambora"
+and "Kebakaran di Cengkareng" are two events.
+
+Candidates come from an index, never a scan: every item is filed under `blocking_keys`
+(the normalized title, MinHash bands of its title words and of its text words), and only items
+sharing a key within the window are compared.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import html
+import itertools
+import re
+import unicodedata
+import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from aggregator.normalize.keys import story_uid
-from aggregator.types import Item
+from aggregator.types import DedupeSettings
+
+# --- text normalization -------------------------------------------------------------------
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Function words, and words that name the publisher rather than the event (an agency prefix
+# such as "Sudin Kominfotik Jakpus" or "Pemprov DKI" must not make two copies look different).
+STOP_WORDS = _wordset("""
+ada adalah agar akan akibat antara atas atau bagi bahwa baik banyak baru belum beberapa
+bersama besar bisa dalam dan dari demikian dengan depan di dia hal hari harus hingga ia ini
+itu jika juga kali kami kata kamis karena ke kepada ketika kini kita lagi lain lalu lebih maka
+masih melalui mereka minggu mulai nya oleh pada para pula pun rabu sabtu saat saja salah satu
+sebagai sebelum sedang sejak selama selasa senin serta setelah sudah supaya tak telah tengah
+tentang terhadap tersebut tidak untuk usai yaitu yakni yang jumat pemprov pemkot pemkab pemda
+pemerintah provinsi kota kabupaten administrasi adm sudin suku dinas badan kantor kepala
+kasudin kadis wali walikota wakil gubernur wagub bupati camat lurah dki jakarta jakpus jakut
+jakbar jaksel jaktim pusat utara barat selatan timur kominfotik kominfomas kominfo diskominfo
+humas berita beritajakarta id com go
+""")
+
+# Words after which the next word names a place (title and text).
+PLACE_MARKERS = _wordset("""
+kelurahan kel kecamatan kec jalan jl jln desa kampung kp kawasan pasar gang gg rw rt pulau
+kabupaten kab
+""")
+TITLE_PLACE_MARKERS = PLACE_MARKERS | {"di"}
+_GENERIC_PLACES = _wordset("""
+lokasi wilayah sana sini tempat sekitar kawasan area rumah kantor lingkungan sejumlah beberapa
+seluruh tiap setiap masing
+""")
+
+_WORD = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[^\W\d_]+", re.UNICODE)
+_TAG = re.compile(r"<[^>]*>")
+_DATE_MENTION = re.compile(r"\((\d{1,2})/(\d{1,2})(?:/\d{2,4})?\)")
+TEXT_WORDS = 300  # the lede and first paragraphs carry the story; the rest is boilerplate
+MIN_TEXT_WORDS = 20  # shorter text counts as no text (a listing's one-line teaser)
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return text.replace("\u2019", "'")
+
+
+def stem(word: str) -> str:
+    """A light Indonesian stemmer: enough that "Padamkan", "memadamkan" and "dipadamkan"
+    meet. Applied to both sides alike, so over-stemming only costs a little precision."""
+    if len(word) < 5 or word.isdigit():
+        return word
+    for suffix in ("nya", "kan", "lah", "an", "i"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            word = word[: -len(suffix)]
+            break
+    if word.startswith("meng") and len(word) > 6:
+        rest = word[4:]
+        return rest if rest[0] not in "aiueo" else "k" + rest
+    if word.startswith("meny") and len(word) > 6:
+        return "s" + word[4:]
+    if word.startswith("mem") and len(word) > 5:
+        rest = word[3:]
+        return "p" + rest if rest[0] in "aiueo" else rest
+    if word.startswith("men") and len(word) > 5:
+        rest = word[3:]
+        return "t" + rest if rest[0] in "aiueo" else rest
+    if word.startswith("me") and len(word) > 5 and word[2] in "lrwy":
+        return word[2:]
+    for prefix in ("di", "ber", "per"):
+        if word.startswith(prefix) and len(word) - len(prefix) >= 4:
+            return word[len(prefix):]
+    return word
+
+
+def _number(token: str) -> str:
+    return token.replace(".", "").replace(",", ".")
+
+
+def words(text: str) -> list[str]:
+    """Folded words and numbers ("1.000" -> "1000"), in order, stop words kept."""
+    return [_number(w) if w[0].isdigit() else w for w in _WORD.findall(_fold(text))]
+
+
+def content_words(tokens: Iterable[str]) -> list[str]:
+    return [stem(w) for w in tokens if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())]
+
+
+def _places(tokens: Sequence[str], markers: frozenset[str]) -> frozenset[str]:
+    found: set[str] = set()
+    for i, word in enumerate(tokens[:-1]):
+        if word in markers:
+            nxt = tokens[i + 1]
+            if nxt in STOP_WORDS or nxt in _GENERIC_PLACES or nxt in PLACE_MARKERS:
+                continue
+            found.add(stem(nxt))
+    return frozenset(found)
+
+
+def html_text(fragment: str) -> str:
+    """Plain text of stored (sanitized) HTML."""
+    if "<" in fragment:
+        fragment = _TAG.sub(" ", fragment)
+    return html.unescape(fragment) if "&" in fragment else fragment
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """A stored item that shares an exact key (the canonical link) with the new item."""
+class Fingerprint:
+    """What near-duplicate detection compares, computed once per item."""
 
-    story_id: str
+    title_key: str  # the normalized title: content words in order
+    title_words: frozenset[str]
+    title_grams: frozenset[str]  # character trigrams of the normalized title
+    title_numbers: frozenset[str]
+    title_places: frozenset[str]
+    text_words: frozenset[str]  # empty when the item has no text of its own
+    text_pairs: frozenset[tuple[str, str]]  # consecutive content words (shingles)
+    text_places: frozenset[str]
+    dates: frozenset[tuple[int, int]]  # "(16/3)" day/month mentions in the text
+
+    @property
+    def has_text(self) -> bool:
+        return bool(self.text_words)
+
+
+def fingerprint(title: str, text: str) -> Fingerprint:
+    """`text` is plain text (summary or content); an empty or teaser-length text counts as none.
+    """
+    t_tokens = words(title)
+    t_words = content_words(t_tokens)
+    key = " ".join(t_words)
+    grams = frozenset(key[i:i + 3] for i in range(max(len(key) - 2, 1))) if key else frozenset()
+    x_tokens = words(text)[:TEXT_WORDS]
+    x_words = content_words(x_tokens)
+    if len(x_tokens) < MIN_TEXT_WORDS:
+        x_words = []
+    dates = frozenset((int(d), int(m)) for d, m in _DATE_MENTION.findall(text[:3000])
+                      if 1 <= int(d) <= 31 and 1 <= int(m) <= 12) if x_words else frozenset()
+    return Fingerprint(
+        title_key=key,
+        title_words=frozenset(t_words),
+        title_grams=grams,
+        title_numbers=frozenset(w for w in t_tokens if w[0].isdigit()),
+        title_places=_places(t_tokens, TITLE_PLACE_MARKERS),
+        text_words=frozenset(x_words),
+        text_pairs=frozenset(itertools.pairwise(x_words)),
+        text_places=_places(x_tokens, PLACE_MARKERS) if x_words else frozenset(),
+        dates=dates,
+    )
+
+
+# --- blocking keys (the index) ------------------------------------------------------------
+
+_MASK = (1 << 63) - 1
+_PRIME = (1 << 61) - 1
+_TITLE_BANDS, _TEXT_BANDS, _ROWS = 8, 8, 2
+
+
+def _h(value: str) -> int:
+    """A stable 64-bit hash (Python's hash() is salted per process)."""
+    x = zlib.crc32(value.encode()) | (zlib.adler32(value.encode()) << 32)
+    x ^= x >> 33
+    x = (x * 0xFF51AFD7ED558CCD) & 0xFFFFFFFFFFFFFFFF
+    x ^= x >> 33
+    return x
+
+
+def _coefficients(n: int, seed: int) -> list[tuple[int, int]]:
+    out, x = [], seed
+    for _ in range(n):
+        x = (x * 6364136223846793005 + 1442695040888963407) & 0xFFFFFFFFFFFFFFFF
+        a = (x >> 3) % (_PRIME - 1) + 1
+        x = (x * 6364136223846793005 + 1442695040888963407) & 0xFFFFFFFFFFFFFFFF
+        out.append((a, (x >> 3) % _PRIME))
+    return out
+
+
+_PERMS = _coefficients(_TITLE_BANDS * _ROWS, 20261126)
+
+
+def _title_signature(tokens: Iterable[str]) -> list[int]:
+    """MinHash over the title's words: few words, so real permutations are cheap."""
+    hashes = [_h(t) for t in tokens]
+    return [min((a * x + b) % _PRIME for x in hashes) for a, b in _PERMS]
+
+
+def _text_signature(tokens: Iterable[str]) -> list[int]:
+    """One-permutation MinHash over the text's words: one hash per word, the minimum per bin."""
+    bins = _TEXT_BANDS * _ROWS
+    sig = [_MASK] * bins
+    for t in tokens:
+        x = _h(t)
+        b = x % bins
+        v = x >> 5
+        if v < sig[b]:
+            sig[b] = v
+    # densify: an empty bin borrows from the next filled one, so short texts still band
+    filled = [i for i in range(bins) if sig[i] != _MASK]
+    if filled and len(filled) < bins:
+        for i in range(bins):
+            if sig[i] == _MASK:
+                j = next((f for f in filled if f > i), filled[0])
+                sig[i] = sig[j] ^ (i * 0x9E3779B97F4A7C15 & _MASK)
+    return sig
+
+
+def _band_keys(kind: int, sig: Sequence[int]) -> list[int]:
+    keys = []
+    for band in range(len(sig) // _ROWS):
+        x = kind * 1_000_003 + band
+        for v in sig[band * _ROWS:(band + 1) * _ROWS]:
+            x = ((x ^ v) * 0x100000001B3 + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+            x ^= x >> 29
+        keys.append((x & _MASK) - (1 << 62))  # fits SQLite's signed 64-bit integer
+    return keys
+
+
+def blocking_keys(fp: Fingerprint) -> list[int]:
+    """The index keys an item is filed under: two items are compared only when they share one.
+    """
+    keys: list[int] = []
+    if fp.title_key:
+        keys.append((_h("title\n" + fp.title_key) & _MASK) - (1 << 62))
+    if len(fp.title_words) >= 2:
+        keys.extend(_band_keys(1, _title_signature(fp.title_words)))
+    if fp.has_text:
+        keys.extend(_band_keys(2, _text_signature(fp.text_words)))
+    return sorted(set(keys))
+
+
+# --- comparing two items ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One side of a comparison: an item and where it came from."""
+
+    item_id: int  # 0 for the item being stored
     source_id: str
     published: datetime
+    fp: Fingerprint
 
 
-def choose_story(item_uid: str, item: Item, candidates: Sequence[Candidate]) -> str:
-    """The story the new item belongs to: the oldest candidate's story, or a new story id
-    derived from the item's own id."""
-    if candidates:
-        return min(candidates, key=lambda c: (c.published, c.story_id)).story_id
-    return story_uid(item_uid)
+@dataclass(frozen=True)
+class Verdict:
+    same: bool
+    method: str  # "title", "near", or why not: "window", "conflict", "different", "source"
+    title_similarity: float
+    text_similarity: float | None  # None when either side has no text
+    hours_apart: float
+    conflict: str = ""  # what disagrees: "place", "date" or "number"
+
+    def describe(self) -> str:
+        text = "-" if self.text_similarity is None else f"{self.text_similarity:.2f}"
+        extra = f", {self.conflict} differs" if self.conflict else ""
+        return (f"{self.method}: title {self.title_similarity:.2f}, text {text}, "
+                f"{self.hours_apart:.1f} h apart{extra}")
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter)
+
+
+def _overlap(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]]) -> float:
+    """Shared word pairs over the shorter text's pairs: an abridged copy scores high."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
+def _conflict(a: Fingerprint, b: Fingerprint) -> str:
+    """Facts both name and that disagree: then they are two events, however alike."""
+    if a.title_places and b.title_places and not a.title_places & b.title_places \
+            and not (a.title_places & b.title_words or b.title_places & a.title_words):
+        return "place"
+    if a.dates and b.dates and not a.dates & b.dates:
+        return "date"
+    if a.title_numbers and b.title_numbers and not a.title_numbers & b.title_numbers:
+        return "number"
+    if a.text_places and b.text_places and not a.text_places & b.text_places:
+        return "place"
+    return ""
+
+
+def compare(a: Probe, b: Probe, settings: DedupeSettings) -> Verdict:
+    """Do two items of different sources report the same story? (README, "Deduplication")"""
+    hours = abs((a.published - b.published).total_seconds()) / 3600
+    title_sim = max(_jaccard(a.fp.title_grams, b.fp.title_grams),
+                    _jaccard(a.fp.title_words, b.fp.title_words))
+    both_text = a.fp.has_text and b.fp.has_text
+    text_sim = _overlap(a.fp.text_pairs, b.fp.text_pairs) if both_text else None
+
+    def verdict(same: bool, method: str, conflict: str = "") -> Verdict:
+        return Verdict(same, method, round(title_sim, 4),
+                       None if text_sim is None else round(text_sim, 4), round(hours, 2),
+                       conflict)
+
+    if a.source_id == b.source_id:
+        return verdict(False, "source")
+    if hours > settings.window_hours:
+        return verdict(False, "window")
+    conflict = _conflict(a.fp, b.fp)
+    if conflict:
+        return verdict(False, "conflict", conflict)
+    same_title = bool(a.fp.title_key) and a.fp.title_key == b.fp.title_key
+    if text_sim is None:
+        if hours > settings.title_window_hours:
+            return verdict(False, "window")
+        if same_title or title_sim >= settings.title_only_similarity:
+            return verdict(True, "title" if same_title else "near")
+        return verdict(False, "different")
+    if same_title and text_sim >= settings.same_title_text_similarity:
+        return verdict(True, "title")
+    if text_sim >= settings.text_similarity or (
+            text_sim >= settings.text_similarity_with_title
+            and title_sim >= settings.title_similarity):
+        return verdict(True, "near")
+    return verdict(False, "different")

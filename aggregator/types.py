@@ -20,6 +20,20 @@ class RankSettings:
 
 
 @dataclass(frozen=True)
+class DedupeSettings:
+    """When items of different sources are one story (see README, "Deduplication")."""
+
+    window_hours: float = 96.0  # near duplicates: at most this far apart
+    title_window_hours: float = 48.0  # items without text: at most this far apart
+    prefer_lead: tuple[str, ...] = ()  # agency slugs whose item represents a story, in order
+    title_only_similarity: float = 0.7  # without text on both sides: title similarity needed
+    same_title_text_similarity: float = 0.15  # same title: text overlap needed
+    text_similarity: float = 0.5  # text overlap enough on its own
+    text_similarity_with_title: float = 0.2  # text overlap enough with a similar title
+    title_similarity: float = 0.3  # what "a similar title" means above
+
+
+@dataclass(frozen=True)
 class Settings:
     database: str = "data/aggregator.db"
     base_url: str = "http://localhost:8080"
@@ -41,6 +55,7 @@ class Settings:
     listen_port: int = 8080
     parse_workers: int = 0  # 0 = one per CPU
     rank: RankSettings = field(default_factory=RankSettings)
+    dedupe: DedupeSettings = field(default_factory=DedupeSettings)
 
     @property
     def user_agent(self) -> str:
@@ -150,6 +165,18 @@ class Source:
 
 
 @dataclass(frozen=True)
+class StoryOverride:
+    """An admin's decision about grouping, kept across polls: `merge` puts the items in one
+    story; `split` keeps each listed item out of the others' stories. Items are named by their
+    link or their item id (as `aggregator stories show` prints them)."""
+
+    action: Literal["merge", "split"]
+    items: tuple[str, ...]
+    note: str = ""
+    file: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     settings: Settings
     agencies: dict[str, Agency]
@@ -157,6 +184,7 @@ class Config:
     sources: tuple[Source, ...]
     files: tuple[str, ...]
     rules: tuple[Rule, ...] = ()
+    overrides: tuple[StoryOverride, ...] = ()
 
     def source(self, source_id: str) -> Source | None:
         for s in self.sources:
@@ -321,7 +349,7 @@ class StoredItem:
 @dataclass(frozen=True)
 class Story:
     id: str  # stable public id
-    items: tuple[StoredItem, ...]  # representative first
+    items: tuple[StoredItem, ...]  # representative (lead) first, then by date
 
     @property
     def lead(self) -> StoredItem:
@@ -337,7 +365,7 @@ class Story:
 
     @property
     def published(self) -> datetime:
-        return self.lead.published
+        return min(it.published for it in self.items)
 
     @property
     def updated(self) -> datetime:
@@ -345,5 +373,11 @@ class Story:
 
     @property
     def views(self) -> int | None:
-        counts = [it.views for it in self.items if it.views is not None]
-        return sum(counts) if counts else None
+        """The sum over the distinct sources of each one's latest count (a source with two
+        items in the story counts its larger one), so a story read on three portals counts
+        the readers of all three, and one portal's count is never added twice."""
+        per_source: dict[str, int] = {}
+        for it in self.items:
+            if it.views is not None:
+                per_source[it.source_id] = max(per_source.get(it.source_id, 0), it.views)
+        return sum(per_source.values()) if per_source else None

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from aggregator import config as config_module
 from aggregator.cli import cli
-from aggregator.types import HTML_FIELDS, RankSettings, Settings
+from aggregator.types import HTML_FIELDS, DedupeSettings, RankSettings, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 _FIELD_CALL = re.compile(
@@ -27,6 +27,7 @@ def config_fields() -> set[str]:
     names |= set(HTML_FIELDS)
     names |= {f.name for f in dataclasses.fields(Settings)}
     names |= {f.name for f in dataclasses.fields(RankSettings)}
+    names |= {f.name for f in dataclasses.fields(DedupeSettings)} | {"merge", "split"}
     return names
 
 
@@ -79,11 +80,19 @@ def test_every_setting_can_be_set_in_the_config(tmp_path: Path) -> None:
               "concurrency": "8", "per_host_concurrency": "1", "feed_size": "10",
               "output_dir": '"out"', "listen_host": '"0.0.0.0"', "listen_port": "9000",
               "parse_workers": "1", "include": "[]"}
-    names = {f.name for f in dataclasses.fields(Settings)} - {"rank"}
+    names = {f.name for f in dataclasses.fields(Settings)} - {"rank", "dedupe"}
     assert names == set(values), "a Settings field is missing from this test"
     body = "[settings]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
     body += "[settings.rank]\nhalf_life_hours = 12\nviews_weight = 2\ncandidates = 50\n"
+    dedupe = {"window_hours": "72", "title_window_hours": "24", "prefer_lead": '["dinkes"]',
+              "title_only_similarity": "0.8", "same_title_text_similarity": "0.2",
+              "text_similarity": "0.6", "text_similarity_with_title": "0.3",
+              "title_similarity": "0.4"}
+    assert {f.name for f in dataclasses.fields(DedupeSettings)} == set(dedupe)
+    body += "[settings.dedupe]\n" + "".join(f"{k} = {v}\n" for k, v in dedupe.items())
+    body += '[[agency]]\nslug = "dinkes"\nname = "Dinkes"\nregion = "dki"\n'
     (tmp_path / "a.toml").write_text(body)
     settings = load_config(str(tmp_path / "a.toml")).settings
+    assert settings.dedupe == DedupeSettings(72, 24, ("dinkes",), 0.8, 0.2, 0.6, 0.3, 0.4)
     assert (settings.timeout, settings.listen_port, settings.rank.candidates) == (5, 9000, 50)
     assert settings.default_interval == 3600 and settings.timezone == "WITA"

@@ -19,15 +19,18 @@ import sqlite_utils
 
 from aggregator import dedupe
 from aggregator.errors import StoreError
-from aggregator.normalize.keys import item_uid
+from aggregator.normalize.keys import item_uid, story_uid
+from aggregator.store import grouping
 from aggregator.store.schema import MIGRATIONS
 from aggregator.types import (
     Config,
+    DedupeSettings,
     FetchRecord,
     Item,
     SourceState,
     StoredItem,
     Story,
+    StoryOverride,
     Validators,
 )
 
@@ -55,6 +58,7 @@ class Store:
             conn.execute("PRAGMA busy_timeout=30000")
             self.db = sqlite_utils.Database(conn)
             self._migrate()
+            self.grouper = grouping.Grouper(conn)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
 
@@ -300,70 +304,104 @@ class Store:
                 found[row["key"]] = row
         return found
 
-    def _stories_by_link(self, links: Sequence[str]) -> dict[str, list[dedupe.Candidate]]:
-        """Stored items sharing a link with the new items, read in one query per 500 links."""
-        found: dict[str, list[dedupe.Candidate]] = {}
-        for chunk in _chunks(sorted(set(links)), 500):
-            marks = ",".join("?" * len(chunk))
-            for link, story, source, when in self.db.conn.execute(
-                    f"SELECT link, story_id, source_id, published FROM items "
-                    f"WHERE link IN ({marks})", chunk):
-                found.setdefault(link, []).append(
-                    dedupe.Candidate(story, source, parse_ts(when)))
-        return found
-
     def _insert_many(self, scope: str, entries: Sequence[tuple[Item, str, int]], at: str,
                      sample_at: str) -> None:
-        """Insert new items, their stories and first view samples, a statement per table.
-
-        A new item joins the story of an item that has its canonical link (stored before, or
-        earlier in this batch); otherwise it starts a story whose lead it is."""
+        """Insert new items, their stories, dedupe keys and first view samples, a statement
+        per table. Each new item joins a story or starts one (`grouping.Grouper.plan`)."""
         conn = self.db.conn
-        by_link = self._stories_by_link([e[0].link for e in entries if e[0].link])
+        items = [e[0] for e in entries]
+        uids = [item_uid(scope, item.key) for item in items]
+        fps = [grouping.item_fingerprint(i.title, i.summary, i.content) for i in items]
+        keys = [dedupe.blocking_keys(fp) for fp in fps]
+        plan = self.grouper.plan(scope, items, uids, fps, keys, at)
         rows: list[tuple[Any, ...]] = []
-        stories: dict[str, tuple[str, str, str]] = {}  # new story -> (first key, dates)
-        joined: set[str] = set()
-        for item, agency, priority in entries:
-            uid = item_uid(scope, item.key)
-            candidates = by_link.get(item.link, []) if item.link else []
-            story_id = dedupe.choose_story(uid, item, candidates)
-            published = ts(item.published)
-            updated = ts(item.updated or item.published)
-            if candidates:
-                joined.add(story_id)
-            else:
-                stories.setdefault(story_id, (item.key, published, updated))
-            if item.link:  # a later item of this batch with this link joins this story
-                by_link.setdefault(item.link, []).append(
-                    dedupe.Candidate(story_id, item.source_id, item.published))
+        for n, (item, agency, priority) in enumerate(entries):
             rows.append((
-                uid, scope, item.source_id, item.key, agency, priority, item.link, item.title,
-                item.summary, item.content, item.author,
-                json.dumps(list(item.categories), ensure_ascii=False), item.image, published,
-                updated, item.dated_by, at, at, item.content_hash, story_id, item.views,
-                item.views, at if item.views is not None else None))
+                uids[n], scope, item.source_id, item.key, agency, priority, item.link,
+                item.title, item.summary, item.content, item.author,
+                json.dumps(list(item.categories), ensure_ascii=False), item.image,
+                ts(item.published), ts(item.updated or item.published), item.dated_by, at, at,
+                item.content_hash, plan.items[n].story_id, item.views, item.views,
+                at if item.views is not None else None))
         conn.executemany(
             "INSERT INTO items (uid, scope, source_id, key, agency, agency_priority, link, title, "
             "summary, content, author, categories, image, published, updated, dated_by, "
-            "first_seen, last_seen, content_hash, story_id, views, views_max, views_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            "first_seen, last_seen, content_hash, story_id, views, views_max, views_at, "
+            "indexed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)", rows)
         ids: dict[str, int] = {}
         for chunk in _chunks([row[3] for row in rows], 500):
             marks = ",".join("?" * len(chunk))
             ids.update((key, item_id) for item_id, key in conn.execute(
                 f"SELECT id, key FROM items WHERE scope=? AND key IN ({marks})",
                 (scope, *chunk)))
+        item_ids = [ids[item.key] for item in items]
         # the story rows follow their first items (the foreign key is checked at commit)
         conn.executemany(
             "INSERT OR IGNORE INTO stories (id, lead_item, published, updated, created_at) "
             "VALUES (?, ?, ?, ?, ?)",
-            [(sid, ids[key], pub, upd, at) for sid, (key, pub, upd) in stories.items()])
-        for story_id in sorted(joined):
+            [(sid, item_ids[n], rows[n][13], rows[n][14], at)
+             for sid, n in plan.new_stories.items() if plan.final(sid) == sid])
+        for src, dst, reason in plan.merges:
+            if src not in plan.new_stories:
+                self._merge_story(src, dst, reason, at)
+        conn.executemany(
+            "INSERT OR IGNORE INTO dedupe_keys (key, day, item_id) VALUES (?, ?, ?)",
+            [(k, grouping.day_number(item.published), item_ids[n])
+             for n, item in enumerate(items) for k in keys[n]])
+        conn.executemany(
+            "INSERT OR REPLACE INTO story_links (item_id, method, matched_item, details, at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(item_ids[n], p.method,
+              p.matched if p.matched_index is None else item_ids[p.matched_index], p.details, at)
+             for n, p in enumerate(plan.items)])
+        for n, fp in enumerate(fps):
+            self.grouper.remember(item_ids[n], fp)
+        for story_id in sorted({plan.final(s) for s in plan.touched}
+                               | {dst for _, dst, _ in plan.merges}):
             self._refresh_story(story_id)
         conn.executemany(
             "INSERT OR REPLACE INTO view_samples (item_id, at, views) VALUES (?, ?, ?)",
-            [(ids[item.key], sample_at, item.views) for item, _, _ in entries
+            [(item_ids[n], sample_at, item.views) for n, item in enumerate(items)
              if item.views is not None])
+
+    def _merge_story(self, src: str, dst: str, reason: str, at: str) -> None:
+        """Move every item of `src` into the older story `dst`; `src` is never shown again."""
+        execute = self.db.conn.execute
+        execute("UPDATE items SET story_id=? WHERE story_id=?", (dst, src))
+        execute("DELETE FROM stories WHERE id=?", (src,))
+        execute("UPDATE story_merges SET into_id=? WHERE into_id=?", (dst, src))
+        execute("INSERT OR REPLACE INTO story_merges (from_id, into_id, at, reason) "
+                "VALUES (?, ?, ?, ?)", (src, dst, at, reason))
+
+    def _reindex(self, item_id: int, title: str, summary: str, content: str,
+                 published: str) -> None:
+        """File an item under the keys of its current title and text."""
+        fp = grouping.item_fingerprint(title, summary, content)
+        self.grouper.remember(item_id, fp)
+        day = grouping.day_number(parse_ts(published))
+        execute = self.db.conn.execute
+        execute("DELETE FROM dedupe_keys WHERE item_id=?", (item_id,))
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO dedupe_keys (key, day, item_id) VALUES (?, ?, ?)",
+            [(k, day, item_id) for k in dedupe.blocking_keys(fp)])
+        execute("UPDATE items SET indexed=1 WHERE id=?", (item_id,))
+
+    def index_backlog(self, batch: int = 2000) -> int:
+        """Index items stored before the dedupe index existed (they keep their stories)."""
+        done = 0
+        while True:
+            rows = self._rows("SELECT id, title, summary, content, published FROM items "
+                              "WHERE indexed=0 LIMIT ?", (batch,))
+            if not rows:
+                return done
+            with self.transaction():
+                for r in rows:
+                    self._reindex(r["id"], r["title"], r["summary"], r["content"],
+                                  r["published"])
+                    self.db.conn.execute(
+                        "INSERT OR IGNORE INTO story_links (item_id, method, at) "
+                        "VALUES (?, 'stored before dedupe', ?)", (r["id"], ts(datetime.now(UTC))))
+            done += len(rows)
 
     def _update(self, row: dict[str, Any], item: Item, agency: str, priority: int,
                 at: str) -> None:
@@ -380,16 +418,118 @@ class Store:
              json.dumps(list(item.categories), ensure_ascii=False), item.image, published,
              updated, item.content_hash, row["id"]),
         )
-        self._refresh_story(row["story_id"])
+        if row["content_hash"] != item.content_hash:  # the title or text may have changed
+            stored = self._rows("SELECT title, summary, content FROM items WHERE id=?",
+                                (row["id"],))[0]
+            self._reindex(row["id"], stored["title"], stored["summary"], stored["content"],
+                          published)
+        story = self._rows("SELECT story_id FROM items WHERE id=?", (row["id"],))[0]
+        self._refresh_story(story["story_id"])
 
     def _refresh_story(self, story_id: str) -> None:
-        """The lead item is the earliest published; the story's dates follow its items."""
+        """The lead item is the earliest published, or the earliest of the first agency in
+        `prefer_lead` that published it; the story's dates follow its items."""
+        prefer = self.grouper.settings.prefer_lead
+        rank = ("CASE agency " + " ".join(f"WHEN ?{n + 2} THEN {n}" for n in range(len(prefer)))
+                + f" ELSE {len(prefer)} END, ") if prefer else ""
         self.db.execute(
             "UPDATE stories SET "
-            "lead_item=(SELECT id FROM items WHERE story_id=?1 ORDER BY published, id LIMIT 1), "
+            f"lead_item=(SELECT id FROM items WHERE story_id=?1 ORDER BY {rank}published, id "
+            "LIMIT 1), "
             "published=(SELECT MIN(published) FROM items WHERE story_id=?1), "
             "updated=(SELECT MAX(updated) FROM items WHERE story_id=?1) WHERE id=?1",
-            (story_id,))
+            (story_id, *prefer))
+
+    # --- story overrides and explanations ---------------------------------------------------
+
+    def configure_dedupe(self, settings: DedupeSettings,
+                         overrides: Sequence[StoryOverride]) -> list[str]:
+        """Use these settings and admin decisions from now on, and apply the decisions to what
+        is stored (idempotent). Returns what was done, for the log."""
+        self.grouper.settings = settings
+        self.grouper.overrides = tuple(overrides)
+        return self.apply_overrides()
+
+    def _resolve(self, refs: Sequence[str]) -> list[dict[str, Any]]:
+        marks = ",".join("?" * len(refs))
+        return self._rows(f"SELECT id, uid, link, story_id, published FROM items "
+                          f"WHERE uid IN ({marks}) OR link IN ({marks}) ORDER BY published, id",
+                          (*refs, *refs))
+
+    def apply_overrides(self) -> list[str]:
+        done: list[str] = []
+        at = ts(datetime.now(UTC))
+        with self.transaction():
+            for o in self.grouper.overrides:
+                if o.action == "merge":
+                    done.extend(self._force_merge(o, at))
+            for o in self.grouper.overrides:
+                if o.action == "split":
+                    done.extend(self._force_split(o, at))
+        return done
+
+    def _story_age(self, story_id: str) -> tuple[str, str]:
+        rows = self._rows("SELECT created_at FROM stories WHERE id=?", (story_id,))
+        return (rows[0]["created_at"] if rows else "~", story_id)
+
+    def _force_merge(self, o: StoryOverride, at: str) -> list[str]:
+        stories = sorted({r["story_id"] for r in self._resolve(o.items)}, key=self._story_age)
+        for src in stories[1:]:
+            self._merge_story(src, stories[0], f"config: merge ({o.note or o.file})", at)
+            self.db.conn.execute(
+                "UPDATE story_links SET method='merge (config)', details=? WHERE item_id IN "
+                "(SELECT id FROM items WHERE story_id=?) AND method != 'first'",
+                (o.note, stories[0]))
+        if len(stories) > 1:
+            self._refresh_story(stories[0])
+            return [f"merged stories {', '.join(stories[1:])} into {stories[0]}"]
+        return []
+
+    def _force_split(self, o: StoryOverride, at: str) -> list[str]:
+        """Every listed item but the first of each story leaves it for a story of its own."""
+        done: list[str] = []
+        kept: dict[str, int] = {}
+        for r in self._resolve(o.items):
+            if r["story_id"] not in kept:
+                kept[r["story_id"]] = r["id"]
+                continue
+            own = story_uid(r["uid"])
+            execute = self.db.conn.execute
+            execute("DELETE FROM story_merges WHERE from_id=?", (own,))
+            execute("INSERT OR IGNORE INTO stories (id, lead_item, published, updated, "
+                    "created_at) VALUES (?, ?, ?, ?, ?)", (own, r["id"], r["published"],
+                                                           r["published"], at))
+            execute("UPDATE items SET story_id=? WHERE id=?", (own, r["id"]))
+            execute("INSERT OR REPLACE INTO story_links (item_id, method, matched_item, "
+                    "details, at) VALUES (?, 'split (config)', NULL, ?, ?)",
+                    (r["id"], o.note, at))
+            self._refresh_story(own)
+            self._refresh_story(r["story_id"])
+            done.append(f"split item {r['uid']} out of story {r['story_id']} into {own}")
+        return done
+
+    def story_id_for(self, ref: str) -> str | None:
+        """A story id, a merged-away story id, an item id or a link -> the current story."""
+        rows = self._rows("SELECT id FROM stories WHERE id=?", (ref,))
+        if rows:
+            return str(rows[0]["id"])
+        rows = self._rows("SELECT into_id FROM story_merges WHERE from_id=?", (ref,))
+        if rows:
+            return str(rows[0]["into_id"])
+        rows = self._resolve([ref])
+        return str(rows[0]["story_id"]) if rows else None
+
+    def story_explain(self, story_id: str) -> dict[str, Any]:
+        """How a story was formed: each item's reason and figures, and merged-away ids."""
+        links = {r["item_id"]: r for r in self._rows(
+            "SELECT l.item_id, l.method, l.details, l.at, m.uid AS matched_uid "
+            "FROM story_links l LEFT JOIN items m ON m.id = l.matched_item "
+            "WHERE l.item_id IN (SELECT id FROM items WHERE story_id=?)", (story_id,))}
+        merged = self._rows("SELECT from_id, at, reason FROM story_merges WHERE into_id=? "
+                            "ORDER BY at", (story_id,))
+        created = self._rows("SELECT created_at FROM stories WHERE id=?", (story_id,))
+        return {"links": links, "merged": merged,
+                "created_at": created[0]["created_at"] if created else None}
 
     # --- reading for publish and rank ---------------------------------------------------------
 
@@ -419,14 +559,19 @@ class Store:
         return self.stories_by_id([r["id"] for r in rows])
 
     def stories_by_id(self, story_ids: Sequence[str]) -> list[Story]:
+        """Stories in the given order, each with its lead item first, then by date."""
         items: dict[str, list[StoredItem]] = {sid: [] for sid in story_ids}
+        leads: dict[str, int] = {}
         for chunk in _chunks(list(story_ids), 500):
             marks = ",".join("?" * len(chunk))
             for r in self._rows(
                 f"SELECT {self._ITEM_COLUMNS} FROM items WHERE story_id IN ({marks}) "
                 "ORDER BY published, id", chunk):
                 items[r["story_id"]].append(_stored_item(r))
-        return [Story(sid, tuple(its)) for sid, its in items.items() if its]
+            leads.update((r["id"], r["lead_item"]) for r in self._rows(
+                f"SELECT id, lead_item FROM stories WHERE id IN ({marks})", chunk))
+        return [Story(sid, tuple(sorted(its, key=lambda it: it.id != leads.get(sid))))
+                for sid, its in items.items() if its]
 
 
 def _stored_item(r: dict[str, Any]) -> StoredItem:

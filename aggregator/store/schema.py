@@ -100,4 +100,34 @@ CREATE TABLE robots (
     fetched_at TEXT NOT NULL
 );
 """),
+    (2, """
+CREATE TABLE dedupe_keys (
+    key INTEGER NOT NULL,  -- dedupe.blocking_keys: the title, MinHash bands
+    day INTEGER NOT NULL,  -- the item's published day (days since 1970-01-01 UTC)
+    item_id INTEGER NOT NULL,
+    PRIMARY KEY (key, day, item_id)
+) WITHOUT ROWID;
+CREATE INDEX dedupe_keys_item ON dedupe_keys (item_id);
+
+-- why each item is in its story: first, link, title, near, merge, split
+CREATE TABLE story_links (
+    item_id INTEGER PRIMARY KEY REFERENCES items (id),
+    method TEXT NOT NULL,
+    matched_item INTEGER,
+    details TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL
+);
+
+-- story ids merged into an older story; they are never published again
+CREATE TABLE story_merges (
+    from_id TEXT PRIMARY KEY,
+    into_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX story_merges_into ON story_merges (into_id);
+
+ALTER TABLE items ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX items_unindexed ON items (id) WHERE indexed = 0;
+"""),
 ]

@@ -1,0 +1,252 @@
+"""Story assignment inside the store: finds candidates through the dedupe index, asks
+`dedupe.compare`, and plans joins, new stories and merges. Part of the store adapter.
+
+Story ids never change: a new item joins the oldest matching story (by the time its id was
+first stored); when it matches several stories, the younger ones merge into the oldest and
+their ids are recorded in `story_merges`, never published again.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aggregator import dedupe
+from aggregator.normalize.keys import story_uid
+from aggregator.types import DedupeSettings, Item, StoryOverride
+
+EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC)
+_CACHE_SIZE = 50_000
+
+
+def day_number(when: datetime) -> int:
+    return (when.astimezone(UTC) - EPOCH_DAY).days
+
+
+def item_fingerprint(title: str, summary: str, content: str) -> dedupe.Fingerprint:
+    return dedupe.fingerprint(title, dedupe.html_text(content or summary))
+
+
+@dataclass
+class Planned:
+    """The story of one new item and why."""
+
+    story_id: str
+    method: str  # first, link, title, near
+    matched: int | None = None  # stored item id
+    matched_index: int | None = None  # or an earlier item of the same batch
+    details: str = ""
+
+
+@dataclass
+class Plan:
+    items: list[Planned] = field(default_factory=list)
+    new_stories: dict[str, int] = field(default_factory=dict)  # story -> first batch index
+    merges: list[tuple[str, str, str]] = field(default_factory=list)  # (from, into, reason)
+    touched: set[str] = field(default_factory=set)  # stored stories that gained items
+
+    def final(self, story_id: str) -> str:
+        moved = {src: dst for src, dst, _ in self.merges}
+        while story_id in moved:
+            story_id = moved[story_id]
+        return story_id
+
+
+@dataclass(frozen=True)
+class _Stored:
+    item_id: int
+    source_id: str
+    published: datetime
+    story_id: str
+    story_age: tuple[str, str]  # (created_at, id): smaller is older
+
+
+class SplitGuard:
+    """The admin's `split` decisions: which stories must not absorb which items."""
+
+    def __init__(self, conn: sqlite3.Connection, overrides: Sequence[StoryOverride]) -> None:
+        self.ref_groups: dict[str, set[int]] = {}
+        for g, o in enumerate(overrides):
+            if o.action == "split":
+                for ref in o.items:
+                    self.ref_groups.setdefault(ref, set()).add(g)
+        self.story_groups: dict[str, set[int]] = {}
+        refs = sorted(self.ref_groups)
+        for chunk in _chunks(refs, 400):
+            marks = ",".join("?" * len(chunk))
+            for uid, link, story in conn.execute(
+                    f"SELECT uid, link, story_id FROM items WHERE uid IN ({marks}) OR link IN "
+                    f"({marks})", (*chunk, *chunk)):
+                for ref in (uid, link):
+                    self.story_groups.setdefault(story, set()).update(
+                        self.ref_groups.get(ref, ()))
+
+    def item_groups(self, uid: str, link: str | None) -> set[int]:
+        return self.ref_groups.get(uid, set()) | self.ref_groups.get(link or "", set())
+
+    def allows(self, groups: set[int], story: str) -> bool:
+        return not groups & self.story_groups.get(story, set())
+
+    def add(self, story: str, groups: set[int]) -> None:
+        if groups:
+            self.story_groups.setdefault(story, set()).update(groups)
+
+    def merge(self, src: str, dst: str) -> None:
+        self.add(dst, self.story_groups.pop(src, set()))
+
+
+class Grouper:
+    """Lives as long as the store; keeps recent items' fingerprints in memory."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.settings = DedupeSettings()
+        self.overrides: tuple[StoryOverride, ...] = ()
+        self._fps: OrderedDict[int, dedupe.Fingerprint] = OrderedDict()
+
+    def remember(self, item_id: int, fp: dedupe.Fingerprint) -> None:
+        self._fps[item_id] = fp
+        if len(self._fps) > _CACHE_SIZE:
+            self._fps.popitem(last=False)
+
+    def forget(self, item_id: int) -> None:
+        self._fps.pop(item_id, None)
+
+    def _fingerprints(self, ids: Sequence[int]) -> dict[int, dedupe.Fingerprint]:
+        found = {i: fp for i in ids if (fp := self._fps.get(i)) is not None}
+        missing = [i for i in ids if i not in found]
+        for chunk in _chunks(missing, 500):
+            marks = ",".join("?" * len(chunk))
+            for item_id, title, summary, content in self.conn.execute(
+                    f"SELECT id, title, summary, content FROM items WHERE id IN ({marks})",
+                    chunk):
+                found[item_id] = fp = item_fingerprint(title, summary, content)
+                self.remember(item_id, fp)
+        return found
+
+    def _stored(self, ids: Sequence[int]) -> dict[int, _Stored]:
+        found: dict[int, _Stored] = {}
+        for chunk in _chunks(sorted(set(ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            for item_id, source, published, story, created in self.conn.execute(
+                    f"SELECT i.id, i.source_id, i.published, i.story_id, s.created_at "
+                    f"FROM items i JOIN stories s ON s.id = i.story_id WHERE i.id IN ({marks})",
+                    chunk):
+                found[item_id] = _Stored(item_id, source, _parse(published), story,
+                                         (created, story))
+        return found
+
+    def _by_link(self, links: Sequence[str]) -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {}
+        for chunk in _chunks(sorted(set(links)), 500):
+            marks = ",".join("?" * len(chunk))
+            for link, item_id in self.conn.execute(
+                    f"SELECT link, id FROM items WHERE link IN ({marks})", chunk):
+                found.setdefault(link, []).append(item_id)
+        return found
+
+    def _by_keys(self, keys: Sequence[int], days: tuple[int, int]) -> dict[int, list[int]]:
+        found: dict[int, list[int]] = {}
+        for chunk in _chunks(sorted(set(keys)), 500):
+            marks = ",".join("?" * len(chunk))
+            for key, item_id in self.conn.execute(
+                    f"SELECT key, item_id FROM dedupe_keys WHERE key IN ({marks}) "
+                    f"AND day BETWEEN ? AND ?", (*chunk, *days)):
+                found.setdefault(key, []).append(item_id)
+        return found
+
+    def plan(self, scope: str, entries: Sequence[Item], uids: Sequence[str],
+             fps: Sequence[dedupe.Fingerprint], keys: Sequence[list[int]], at: str) -> Plan:
+        """Decide the story of each new item of one batch (in order)."""
+        settings = self.settings
+        window = timedelta(hours=settings.window_hours)
+        days = (day_number(min(i.published for i in entries) - window),
+                day_number(max(i.published for i in entries) + window))
+        by_link = self._by_link([i.link for i in entries if i.link])
+        by_key = self._by_keys([k for ks in keys for k in ks], days)
+        ids = {i for v in (*by_link.values(), *by_key.values()) for i in v}
+        stored = self._stored(sorted(ids))
+        guard = SplitGuard(self.conn, self.overrides) if any(
+            o.action == "split" for o in self.overrides) else None
+        plan = Plan()
+        ages: dict[str, tuple[str, str]] = {s.story_id: s.story_age for s in stored.values()}
+        batch_links: dict[str, list[int]] = {}
+        batch_keys: dict[int, list[int]] = {}
+        for n, item in enumerate(entries):
+            probe = dedupe.Probe(0, item.source_id, item.published, fps[n])
+            matches: list[tuple[str, Planned]] = []  # (story, how)
+            for item_id in by_link.get(item.link or "", []) if item.link else []:
+                if (s := stored.get(item_id)) is not None:
+                    matches.append((s.story_id, Planned(s.story_id, "link", item_id)))
+            for m in batch_links.get(item.link or "", []) if item.link else []:
+                matches.append((plan.items[m].story_id, Planned("", "link", matched_index=m)))
+            linked = {story for story, _ in matches}
+            cands = list(dict.fromkeys(i for k in keys[n] for i in by_key.get(k, [])))
+            fp_of = self._fingerprints([i for i in cands if i in stored]) if cands else {}
+            for item_id in cands:
+                s = stored.get(item_id)
+                if s is None or s.story_id in linked or item_id not in fp_of:
+                    continue
+                v = dedupe.compare(probe, dedupe.Probe(item_id, s.source_id, s.published,
+                                                       fp_of[item_id]), settings)
+                if v.same:
+                    matches.append((s.story_id, Planned(s.story_id, v.method, item_id,
+                                                        details=_details(v))))
+            for m in dict.fromkeys(m for k in keys[n] for m in batch_keys.get(k, [])):
+                other = entries[m]
+                v = dedupe.compare(probe, dedupe.Probe(0, other.source_id, other.published,
+                                                       fps[m]), settings)
+                if v.same:
+                    matches.append((plan.items[m].story_id,
+                                    Planned("", v.method, matched_index=m, details=_details(v))))
+            groups = guard.item_groups(uids[n], item.link) if guard else set()
+            stories = sorted({plan.final(story) for story, _ in matches},
+                             key=lambda sid: ages.get(sid, (at, sid)))
+            if guard:
+                stories = [sid for sid in stories if guard.allows(groups, sid)]
+            if not stories:
+                story = story_uid(uids[n])
+                plan.new_stories[story] = n
+                ages.setdefault(story, (at + f"#{n:06d}", story))
+                plan.items.append(Planned(story, "first"))
+            else:
+                story = stories[0]
+                how = next(p for sid, p in matches if plan.final(sid) == story)
+                plan.items.append(Planned(story, how.method, how.matched, how.matched_index,
+                                          how.details))
+                if story not in plan.new_stories:
+                    plan.touched.add(story)
+                for younger in stories[1:]:
+                    if guard and not guard.allows(guard.story_groups.get(younger, set()), story):
+                        continue
+                    plan.merges.append((younger, story, f"item {uids[n]} matched both"))
+                    if guard:
+                        guard.merge(younger, story)
+            if guard:
+                guard.add(story, groups)
+            if item.link:
+                batch_links.setdefault(item.link, []).append(n)
+            for k in keys[n]:
+                batch_keys.setdefault(k, []).append(n)
+        for planned in plan.items:
+            planned.story_id = plan.final(planned.story_id)
+        return plan
+
+
+def _details(v: dedupe.Verdict) -> str:
+    return json.dumps({"title": v.title_similarity, "text": v.text_similarity,
+                       "hours": v.hours_apart})
+
+
+def _parse(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
