@@ -113,15 +113,54 @@ def content_words(tokens: Iterable[str]) -> list[str]:
     return [stem(w) for w in tokens if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())]
 
 
-def _places(tokens: Sequence[str], markers: frozenset[str]) -> frozenset[str]:
-    found: set[str] = set()
+def _places(tokens: Sequence[str], markers: frozenset[str]) -> frozenset[tuple[str, ...]]:
+    """Place phrases: the words after a marker ("di", "Kelurahan", "Jalan"...) up to the next
+    stop word or marker, at most three: "di Mangga Besar XIII" -> ("mangga", "besar", "xiii").
+    """
+    found: set[tuple[str, ...]] = set()
     for i, word in enumerate(tokens[:-1]):
-        if word in markers:
-            nxt = tokens[i + 1]
-            if nxt in STOP_WORDS or nxt in _GENERIC_PLACES or nxt in PLACE_MARKERS:
-                continue
-            found.add(stem(nxt))
+        if word not in markers:
+            continue
+        phrase: list[str] = []
+        for nxt in tokens[i + 1:i + 4]:
+            if nxt in STOP_WORDS or nxt in PLACE_MARKERS or nxt in _GENERIC_PLACES:
+                break
+            phrase.append(stem(nxt))
+        if phrase:
+            found.add(tuple(phrase))
     return frozenset(found)
+
+
+def _places_agree(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> bool:
+    """Some place of one is the same as, or part of, some place of the other."""
+    for pa in a:
+        for pb in b:
+            sa, sb = set(pa), set(pb)
+            if sa <= sb or sb <= sa:
+                return True
+    return False
+
+
+_NUMBER_WORDS = {
+    "satu": "1", "dua": "2", "tiga": "3", "empat": "4", "lima": "5", "enam": "6",
+    "tujuh": "7", "delapan": "8", "sembilan": "9", "sepuluh": "10", "pertama": "1",
+    "kedua": "2", "ketiga": "3", "keempat": "4", "kelima": "5", "keenam": "6",
+    "ketujuh": "7", "kedelapan": "8", "kesembilan": "9", "kesepuluh": "10",
+}
+_ROMAN = re.compile(r"^(?=[ivxlc]{2,}$)c{0,3}(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})$")
+
+
+def _numbers(tokens: Sequence[str]) -> frozenset[str]:
+    """Numbers a title names: digits, number words ("dua", "ketiga") and Roman numerals."""
+    out: set[str] = set()
+    for w in tokens:
+        if w[0].isdigit():
+            out.add(w)
+        elif w in _NUMBER_WORDS:
+            out.add(_NUMBER_WORDS[w])
+        elif _ROMAN.match(w):
+            out.add("roman:" + w)
+    return frozenset(out)
 
 
 def html_text(fragment: str) -> str:
@@ -139,10 +178,10 @@ class Fingerprint:
     title_words: frozenset[str]
     title_grams: frozenset[str]  # character trigrams of the normalized title
     title_numbers: frozenset[str]
-    title_places: frozenset[str]
+    title_places: frozenset[tuple[str, ...]]
     text_words: frozenset[str]  # empty when the item has no text of its own
     text_pairs: frozenset[tuple[str, str]]  # consecutive content words (shingles)
-    text_places: frozenset[str]
+    text_places: frozenset[tuple[str, ...]]
     dates: frozenset[tuple[int, int]]  # "(16/3)" day/month mentions in the text
 
     @property
@@ -167,7 +206,7 @@ def fingerprint(title: str, text: str) -> Fingerprint:
         title_key=key,
         title_words=frozenset(t_words),
         title_grams=grams,
-        title_numbers=frozenset(w for w in t_tokens if w[0].isdigit()),
+        title_numbers=_numbers(t_tokens),
         title_places=_places(t_tokens, TITLE_PLACE_MARKERS),
         text_words=frozenset(x_words),
         text_pairs=frozenset(itertools.pairwise(x_words)),
@@ -300,14 +339,13 @@ def _overlap(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]]) -> fl
 
 def _conflict(a: Fingerprint, b: Fingerprint) -> str:
     """Facts both name and that disagree: then they are two events, however alike."""
-    if a.title_places and b.title_places and not a.title_places & b.title_places \
-            and not (a.title_places & b.title_words or b.title_places & a.title_words):
+    if a.title_places and b.title_places and not _places_agree(a.title_places, b.title_places):
         return "place"
     if a.dates and b.dates and not a.dates & b.dates:
         return "date"
     if a.title_numbers and b.title_numbers and not a.title_numbers & b.title_numbers:
         return "number"
-    if a.text_places and b.text_places and not a.text_places & b.text_places:
+    if a.text_places and b.text_places and not _places_agree(a.text_places, b.text_places):
         return "place"
     return ""
 

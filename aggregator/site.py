@@ -37,7 +37,8 @@ class SiteBuilder:
         return agency.name, region.name if region else agency.region
 
     def item_entry(self, item: StoredItem, entry_id: str | None = None,
-                   also: tuple[str, ...] = (), views: int | None = None,
+                   also: tuple[str, ...] = (), also_links: tuple[str | None, ...] = (),
+                   views: int | None = None,
                    updated: datetime | None = None, score: float | None = None) -> Entry:
         agency_name, region_name = self._agency_names(item.agency)
         source = self.config.source(item.source_id)
@@ -60,14 +61,19 @@ class SiteBuilder:
             views=item.views if views is None else views,
             image=item.image,
             also_published_by=also,
+            also_links=also_links,
             score=score,
         )
 
     def story_entry(self, story: Story, score: float | None = None) -> Entry:
         lead = story.lead
-        also = tuple(self._agency_names(a)[0] for a in story.agencies if a != lead.agency)
-        return self.item_entry(lead, f"urn:uuid:{story.id}", also, story.views, story.updated,
-                               score)
+        others: dict[str, str | None] = {}  # agency -> the link of its first copy
+        for it in story.items:
+            if it.agency != lead.agency and not others.get(it.agency):
+                others[it.agency] = it.link
+        also = tuple(self._agency_names(a)[0] for a in others)
+        return self.item_entry(lead, f"urn:uuid:{story.id}", also, tuple(others.values()),
+                               story.views, story.updated, score)
 
     # --- documents --------------------------------------------------------------------------
 

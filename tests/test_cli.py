@@ -33,8 +33,9 @@ from tests.portal import (
     write_config,
 )
 
-COMMANDS = ["check", "preview", "poll", "publish", "run", "serve", "sources", "top"]
-SUBCOMMANDS = [[c] for c in COMMANDS] + [["sources", "list"], ["sources", "show"]]
+COMMANDS = ["check", "preview", "poll", "publish", "run", "serve", "sources", "stories", "top"]
+SUBCOMMANDS = [[c] for c in COMMANDS] + [["sources", "list"], ["sources", "show"],
+                                         ["stories", "show"]]
 GOOD = (Src("dki-rss", "/rss/pemprov-dki.xml", "pemprov-dki"),
         Src("bandung-mysql", "/feed/bandung.rss", "pemkot-bandung"))
 
@@ -82,6 +83,7 @@ def test_commands_are_all_tested() -> None:
     """A new command must be added to COMMANDS (and so get its help checked)."""
     assert set(cli.commands) == set(COMMANDS)
     assert set(cli.commands["sources"].commands) == {"list", "show"}  # type: ignore[attr-defined]
+    assert set(cli.commands["stories"].commands) == {"show"}  # type: ignore[attr-defined]
 
 
 def test_run_is_skipped_while_another_run_holds_the_lock(tmp_path: Path, portal: Portal) -> None:

@@ -165,7 +165,15 @@ def test_one_story_in_combined_feeds_every_item_in_agency_feeds(portal: Portal,
     assert entry.link == A1.link  # the earliest item represents the story
     assert entry.id == f"urn:uuid:{stories[A1.link]}"
     assert "Dinas Kesehatan DKI" in entry.summary and "Sudin Kominfotik Jakarta Pusat" \
-        in entry.summary  # "also published by"
+        in entry.summary  # "also published by", with links to their copies
+    assert f'href="{A2.link}"' in entry.summary and f'href="{A3.link}"' in entry.summary
+    atom = feed(tmp_path, "feeds/all.atom")
+    assert sum("Vaksinasi" in e.title for e in atom.entries) == 1
+    as_json = json.loads((tmp_path / "public" / "feeds" / "all.json").read_text())
+    [item] = [i for i in as_json["items"] if "Vaksinasi" in i["title"]]
+    assert item["_aggregator"]["also_published_by"] == [
+        {"agency": "Dinas Kesehatan DKI", "url": A2.link},
+        {"agency": "Sudin Kominfotik Jakarta Pusat", "url": A3.link}]
     assert titles.count("Jadwal SIM Keliling Jakarta Hari Ini") == 2
     region = feed(tmp_path, "feeds/region/dki-jakarta.rss")
     assert sum("Vaksinasi" in e.title for e in region.entries) == 1

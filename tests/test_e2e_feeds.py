@@ -455,7 +455,7 @@ def test_cross_agency_duplicate_is_one_story(tmp_path: Path, portal: Portal) -> 
             assert len(links) == 3, (path, links)
     # The combined entry says who else published it.
     [entry] = [e for e in read_feed(out / "feeds" / "all.atom").entries if e.link == shared]
-    entry_text = " ".join([entry.get("summary", ""), entry.get("agg_alsopublishedby", ""),
+    entry_text = " ".join([entry.get("summary", ""), str(entry.get("agg_alsopublishedby", "")),
                            *(t.term for t in entry.get("tags", []))])
     assert ("Diskominfo Provinsi Jawa Barat" in entry_text
             and "Kementerian Komunikasi dan Informatika" in entry_text), entry_text

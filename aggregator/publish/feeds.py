@@ -38,8 +38,10 @@ class _AggEntryExt(BaseEntryExtension):  # type: ignore[misc]
         if d.get("views") is not None:
             views = etree.SubElement(entry, f"{{{NAMESPACE}}}views")
             views.text = str(d["views"])
-        for name in d.get("also", ()):
+        for name, link in zip(d.get("also", ()), d.get("also_links", ()), strict=True):
             also = etree.SubElement(entry, f"{{{NAMESPACE}}}alsoPublishedBy")
+            if link:
+                also.set("href", link)
             also.text = name
         return entry
 
@@ -90,8 +92,10 @@ def _generator(doc: FeedDoc, ext: str) -> FeedGenerator:
             fe.author(name=e.author)
         summary = e.summary
         if e.also_published_by:
-            also = ", ".join(e.also_published_by)
-            summary = (summary + f"<p><em>Juga dipublikasikan oleh: {_escape(also)}</em></p>")
+            also = ", ".join(
+                f'<a href="{_escape(link)}">{_escape(name)}</a>' if link else _escape(name)
+                for name, link in zip(e.also_published_by, e.also_links, strict=True))
+            summary = summary + f"<p><em>Juga dipublikasikan oleh: {also}</em></p>"
         if summary and ext == "rss":
             fe.description(summary)
         elif summary:
@@ -112,13 +116,15 @@ def _generator(doc: FeedDoc, ext: str) -> FeedGenerator:
         fe.agg.data = {
             "author": e.author, "agency_slug": e.agency_slug, "agency_name": e.agency_name,
             "source_id": e.source_id, "source_name": e.source_name, "views": e.views,
-            "also": e.also_published_by, "image": e.image, "image_type": image_type,
+            "also": e.also_published_by, "also_links": e.also_links, "image": e.image,
+            "image_type": image_type,
         }
     return fg
 
 
 def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
 
 
 def render_rss(doc: FeedDoc) -> bytes:

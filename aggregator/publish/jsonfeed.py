@@ -22,7 +22,9 @@ def render_json(doc: FeedDoc) -> bytes:
                 "agency": {"slug": e.agency_slug, "name": e.agency_name},
                 "source": {"id": e.source_id, "name": e.source_name, "url": e.source_url},
                 "views": e.views,
-                "also_published_by": list(e.also_published_by),
+                "also_published_by": [
+                    {"agency": name, "url": link}
+                    for name, link in zip(e.also_published_by, e.also_links, strict=True)],
             },
         }
         if e.link:

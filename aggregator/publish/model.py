@@ -31,6 +31,7 @@ class Entry:
     views: int | None
     image: str | None
     also_published_by: tuple[str, ...] = ()  # other agencies' names (stories)
+    also_links: tuple[str | None, ...] = ()  # their copy's link, parallel to the names
     score: float | None = None
 
 

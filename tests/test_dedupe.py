@@ -1,0 +1,199 @@
+"""Unit and property tests of the dedupe decisions (pure) and of story bookkeeping in a real
+SQLite store: merges, chains of merges, stories stored before the index existed, views."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aggregator import dedupe
+from aggregator.normalize.keys import content_hash
+from aggregator.store import Store
+from aggregator.types import DedupeSettings, Item, StoredItem, Story
+
+T0 = datetime(2026, 3, 16, 2, 0, tzinfo=UTC)
+S = DedupeSettings()
+_VOCABULARY = ("warga petugas kelurahan jalan banjir kebakaran vaksinasi pasar sekolah puskesmas "
+         "bantuan sosial posyandu sampah taman jembatan lansia anak bazar pelatihan "
+         "rumah mobil pompa genangan listrik korsleting unit relawan camat lurah tambora "
+         "cengkareng menteng kemayoran gambir senen grogol cilincing koja")
+WORDS = _VOCABULARY.split(" ")
+TEXT = ("Jakarta, Senin (16/3). Petugas Suku Dinas Penanggulangan Kebakaran Jakarta Barat "
+        "memadamkan kebakaran rumah tinggal di Jalan Angke Indah, Kelurahan Angke, Kecamatan "
+        "Tambora. Sebanyak 12 unit mobil pemadam dikerahkan dan api padam dalam satu jam. "
+        "Tidak ada korban jiwa; kebakaran diduga akibat korsleting listrik di lantai dua.")
+
+
+def probe(title: str, text: str = "", source: str = "a", hours: float = 0.0) -> dedupe.Probe:
+    return dedupe.Probe(0, source, T0 + timedelta(hours=hours), dedupe.fingerprint(title, text))
+
+
+def test_agency_prefixes_case_and_punctuation_do_not_change_the_title_key() -> None:
+    keys = {dedupe.fingerprint(t, "").title_key for t in (
+        "Sudin Kominfotik Jakpus: Petugas Padamkan Kebakaran di Tambora",
+        "Pemprov DKI - petugas padamkan kebakaran di Tambora!",
+        "PETUGAS PADAMKAN KEBAKARAN DI TAMBORA")}
+    assert len(keys) == 1 and keys != {""}
+
+
+def test_places_dates_and_numbers_that_disagree_keep_events_apart() -> None:
+    other_place = TEXT.replace("Angke Indah", "Daan Mogot").replace(
+        "Kelurahan Angke, Kecamatan Tambora", "Kelurahan Kedaung, Kecamatan Cengkareng")
+    cases = [
+        (probe("Petugas Padamkan Kebakaran di Tambora"),
+         probe("Petugas Padamkan Kebakaran di Cengkareng", source="b"), "place"),
+        (probe("Petugas Padamkan Kebakaran di Mangga Besar XIII"),
+         probe("Petugas Padamkan Kebakaran di Mangga Besar IX", source="b"), "number"),
+        (probe("Vaksinasi Booster Dosis Kedua"),
+         probe("Vaksinasi Booster Dosis Ketiga", source="b"), "number"),
+        (probe("Kebakaran Rumah", TEXT),
+         probe("Kebakaran Rumah", TEXT.replace("(16/3)", "(19/3)"), source="b"), "date"),
+        (probe("Kebakaran Rumah Tinggal", TEXT),
+         probe("Kebakaran Rumah Tinggal", other_place, source="b"), "place"),
+    ]
+    for a, b, why in cases:
+        verdict = dedupe.compare(a, b, S)
+        assert not verdict.same and verdict.conflict == why, (verdict, why)
+    # the same facts written differently agree
+    same = dedupe.compare(probe("Petugas Padamkan Kebakaran di Kelurahan Angke", TEXT),
+                          probe("Kebakaran Rumah di Angke Dipadamkan 12 Unit Mobil",
+                                TEXT.replace("Jakarta, Senin (16/3). ", ""), "b", 5), S)
+    assert same.same and same.method == "near", same
+
+
+def test_windows_and_sources() -> None:
+    a = probe("Petugas Padamkan Kebakaran di Tambora", TEXT)
+    assert dedupe.compare(a, probe("Petugas Padamkan Kebakaran di Tambora", TEXT, "b", 95),
+                          S).same
+    late = dedupe.compare(a, probe("Petugas Padamkan Kebakaran di Tambora", TEXT, "b", 97), S)
+    assert not late.same and late.method == "window"
+    # without text, titles must be close in time too
+    t = probe("Petugas Padamkan Kebakaran di Tambora")
+    assert dedupe.compare(t, probe("Petugas Padamkan Kebakaran di Tambora", "", "b", 47), S).same
+    assert not dedupe.compare(t, probe("Petugas Padamkan Kebakaran di Tambora", "", "b", 49),
+                              S).same
+    # one source's two items are never grouped by similarity
+    assert dedupe.compare(a, probe("Petugas Padamkan Kebakaran di Tambora", TEXT), S).method \
+        == "source"
+
+
+def test_recurring_title_with_different_text_is_two_stories() -> None:
+    day1 = ("Layanan SIM keliling hari ini tersedia di Jalan Kramat Raya depan Pasar Senen, "
+            "Taman Menteng, Mall Ciputra Grogol, Kantor Pos Fatmawati dan LTC Glodok mulai "
+            "pukul 08.00 hingga 14.00 WIB untuk perpanjangan SIM A dan C.")
+    day2 = ("Layanan SIM keliling hari ini tersedia di Jalan Pemuda Rawamangun, Kampus "
+            "Trisakti, Mall Cijantung, Plaza Kalibata dan Pasar Minggu mulai pukul 08.00 "
+            "hingga 14.00 WIB untuk perpanjangan SIM A dan C.")
+    v = dedupe.compare(probe("Jadwal SIM Keliling Jakarta Hari Ini", day1),
+                       probe("Jadwal SIM Keliling Jakarta Hari Ini", day2, "b", 24), S)
+    assert not v.same, v
+
+
+_title = st.lists(st.sampled_from(WORDS), min_size=3, max_size=9).map(" ".join)
+_text = st.lists(st.sampled_from(WORDS), min_size=0, max_size=80).map(" ".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_title, _text, _title, _text, st.floats(0, 200))
+def test_compare_is_symmetric(t1: str, x1: str, t2: str, x2: str, hours: float) -> None:
+    a, b = probe(t1, x1, "a"), probe(t2, x2, "b", hours)
+    assert dedupe.compare(a, b, S) == dedupe.compare(b, a, S)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_title, _text, st.floats(0, 47))
+def test_a_copy_in_the_window_is_the_same_story_and_shares_a_key(title: str, text: str,
+                                                                hours: float) -> None:
+    a, b = probe(title, text, "a"), probe(title, text, "b", hours)
+    assert dedupe.compare(a, b, S).same
+    assert set(dedupe.blocking_keys(a.fp)) & set(dedupe.blocking_keys(b.fp))
+
+
+def test_blocking_keys_are_the_same_in_every_process() -> None:
+    """Keys are stored: Python's salted hash() must not leak into them."""
+    code = ("from aggregator import dedupe; print(dedupe.blocking_keys(dedupe.fingerprint("
+            f"{'Petugas Padamkan Kebakaran di Tambora'!r}, {TEXT!r})))")
+    outs = set()
+    for seed in ("1", "2", "random"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        outs.add(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                text=True, check=True).stdout)
+    assert len(outs) == 1 and outs.pop().count(",") >= 8
+
+
+# --- the store ------------------------------------------------------------------------------
+
+def item(source: str, link: str, title: str, text: str, hours: float = 0.0) -> Item:
+    content = f"<p>{text}</p>" if text else ""
+    return Item(source_id=source, key=f"link:{link}", link=link, title=title, summary="",
+                content=content, author=None, published=T0 + timedelta(hours=hours),
+                updated=None, dated_by="source", views=None, categories=(), image=None,
+                content_hash=content_hash(title, content))
+
+
+def story_of(store: Store, link: str) -> str:
+    return str(store._rows("SELECT story_id FROM items WHERE link=?", (link,))[0]["story_id"])
+
+
+def test_merge_chains_point_at_the_surviving_story(tmp_path: Path) -> None:
+    store = Store(tmp_path / "a.db")
+    now = T0
+    store.ingest("s1", [(item("s1", "https://a/1", "Wali Kota Resmikan Taman Literasi Cikini",
+                              ""), "x", 1)], now)
+    store.ingest("s2", [(item("s2", "https://b/1", "Taman Baca Baru Hadir untuk Warga Menteng",
+                              TEXT, 1), "x", 1)], now + timedelta(seconds=1))
+    s1, s2 = story_of(store, "https://a/1"), story_of(store, "https://b/1")
+    assert s1 != s2
+    # B3 has s1's title and s2's text: the younger s2 merges into s1
+    store.ingest("s3", [(item("s3", "https://c/1", "Wali Kota Resmikan Taman Literasi Cikini",
+                              TEXT, 2), "x", 1)], now + timedelta(seconds=2))
+    assert {story_of(store, f"https://{h}/1") for h in "abc"} == {s1}
+    assert store.story_id_for(s2) == s1
+    assert store._rows("SELECT COUNT(*) AS n FROM stories")[0]["n"] == 1
+    store.close()
+
+
+def test_items_stored_before_the_index_are_indexed_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    store = Store(path)
+    store.ingest("s1", [(item("s1", "https://a/1", "Petugas Padamkan Kebakaran di Tambora",
+                              TEXT), "x", 1)], T0)
+    store.db.execute("DELETE FROM dedupe_keys")  # as a database from before migration 2
+    store.db.execute("UPDATE items SET indexed=0")
+    store.close()
+    store = Store(path)
+    assert store.index_backlog() == 1 and store.index_backlog() == 0
+    store.ingest("s2", [(item("s2", "https://b/1", "Kebakaran Rumah di Tambora", TEXT, 3),
+                         "y", 1)], T0)
+    assert story_of(store, "https://a/1") == story_of(store, "https://b/1")
+    store.close()
+
+
+def test_an_edited_item_is_filed_under_its_new_keys(tmp_path: Path) -> None:
+    store = Store(tmp_path / "a.db")
+    store.ingest("s1", [(item("s1", "https://a/1", "Judul Sementara", ""), "x", 1)], T0)
+    store.ingest("s1", [(item("s1", "https://a/1", "Petugas Padamkan Kebakaran di Tambora",
+                              TEXT), "x", 1)], T0)  # the article's text arrived
+    store.ingest("s2", [(item("s2", "https://b/1", "Kebakaran Rumah di Tambora", TEXT, 2),
+                         "y", 1)], T0)
+    assert story_of(store, "https://a/1") == story_of(store, "https://b/1")
+    store.close()
+
+
+def _stored(n: int, source: str, views: int | None) -> StoredItem:
+    return StoredItem(id=n, uid=str(n), source_id=source, agency="x", link=None, title="t",
+                      summary="", content="", author=None, published=T0, updated=T0,
+                      views=views, categories=(), image=None, story_id="s")
+
+
+def test_story_views_sum_each_sources_latest_count_once() -> None:
+    story = Story("s", (_stored(1, "a", 100), _stored(2, "b", 40), _stored(3, "b", 55),
+                        _stored(4, "c", None)))
+    assert story.views == 155  # a's 100 + b's larger item 55; c has no count
+    assert Story("s", (_stored(1, "a", None),)).views is None
