@@ -276,8 +276,8 @@ def _dedupe_settings(d: _Table) -> DedupeSettings:
         "title_window_hours": d.number("title_window_hours", minimum=1),
         "prefer_lead": _strings(d, "prefer_lead") or None,
     }
-    for name in ("title_only_similarity", "same_title_text_similarity", "text_similarity",
-                 "text_similarity_with_title", "title_similarity"):
+    for name in ("strong_text_similarity", "text_similarity", "text_similarity_with_title",
+                 "title_similarity", "title_only_similarity", "title_cover"):
         vals[name] = d.number(name, minimum=0, maximum=1)
     d.finish()
     return DedupeSettings(**{k: v for k, v in vals.items() if v is not None})

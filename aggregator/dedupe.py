@@ -22,7 +22,7 @@ import itertools
 import re
 import unicodedata
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,19 +34,22 @@ def _wordset(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-# Function words, and words that name the publisher rather than the event (an agency prefix
-# such as "Sudin Kominfotik Jakpus" or "Pemprov DKI" must not make two copies look different).
-STOP_WORDS = _wordset("""
-ada adalah agar akan akibat antara atas atau bagi bahwa baik banyak baru belum beberapa
-bersama besar bisa dalam dan dari demikian dengan depan di dia hal hari harus hingga ia ini
-itu jika juga kali kami kata kamis karena ke kepada ketika kini kita lagi lain lalu lebih maka
-masih melalui mereka minggu mulai nya oleh pada para pula pun rabu sabtu saat saja salah satu
-sebagai sebelum sedang sejak selama selasa senin serta setelah sudah supaya tak telah tengah
-tentang terhadap tersebut tidak untuk usai yaitu yakni yang jumat pemprov pemkot pemkab pemda
-pemerintah provinsi kota kabupaten administrasi adm sudin suku dinas badan kantor kepala
-kasudin kadis wali walikota wakil gubernur wagub bupati camat lurah dki jakarta jakpus jakut
-jakbar jaksel jaktim pusat utara barat selatan timur kominfotik kominfomas kominfo diskominfo
-humas berita beritajakarta id com go
+# Function words (and weekdays), then words that name the publisher rather than the event (an
+# agency prefix such as "Sudin Kominfotik Jakpus" or "Pemprov DKI" must not make two copies
+# look different).
+FUNCTION_WORDS = _wordset("""
+ada adalah agar akan akibat antara atas atau bagi bahwa baik banyak belum beberapa bersama
+bisa dalam dan dari demikian dengan depan di dia hal hari harus hingga ia ini itu jika juga
+kali kami kata karena ke kepada ketika kini kita lagi lain lalu lebih maka masih melalui
+mereka mulai nya oleh pada para pula pun saat saja salah sebagai sebelum sedang sejak selama
+serta setelah sudah supaya tak telah tengah tentang terhadap tersebut tidak untuk usai yaitu
+yakni yang sebanyak sejumlah senin selasa rabu kamis jumat sabtu minggu
+""")
+STOP_WORDS = FUNCTION_WORDS | _wordset("""
+baru besar satu pemprov pemkot pemkab pemda pemerintah provinsi kota kabupaten administrasi
+adm sudin suku dinas badan kantor kepala kasudin kadis wali walikota wakil gubernur wagub
+bupati camat lurah dki jakarta jakpus jakut jakbar jaksel jaktim pusat utara barat selatan
+timur kominfotik kominfomas kominfo diskominfo humas berita beritajakarta id com go
 """)
 
 # Words after which the next word names a place (title and text).
@@ -60,11 +63,14 @@ lokasi wilayah sana sini tempat sekitar kawasan area rumah kantor lingkungan sej
 seluruh tiap setiap masing
 """)
 
-_WORD = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[^\W\d_]+", re.UNICODE)
+_WORD = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[^\W\d_]+|[.,;:!?()\"]", re.UNICODE)
+_BREAK = "|"  # punctuation, as a token: a place phrase ends there
 _TAG = re.compile(r"<[^>]*>")
 _DATE_MENTION = re.compile(r"\((\d{1,2})/(\d{1,2})(?:/\d{2,4})?\)")
 TEXT_WORDS = 300  # the lede and first paragraphs carry the story; the rest is boilerplate
 MIN_TEXT_WORDS = 20  # shorter text counts as no text (a listing's one-line teaser)
+LEDE_WORDS = 40  # content words of the text that, with the title's, can be index keys
+RARE_WORDS = 4  # an item is filed under this many of its rarest title and lede words
 
 
 def _fold(text: str) -> str:
@@ -105,8 +111,10 @@ def _number(token: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """Folded words and numbers ("1.000" -> "1000"), in order, stop words kept."""
-    return [_number(w) if w[0].isdigit() else w for w in _WORD.findall(_fold(text))]
+    """Folded words and numbers ("1.000" -> "1000"), in order, stop words kept, punctuation
+    as `_BREAK`."""
+    return [_number(w) if w[0].isdigit() else (w if w[0].isalpha() else _BREAK)
+            for w in _WORD.findall(_fold(text))]
 
 
 def content_words(tokens: Iterable[str]) -> list[str]:
@@ -114,31 +122,34 @@ def content_words(tokens: Iterable[str]) -> list[str]:
 
 
 def _places(tokens: Sequence[str], markers: frozenset[str]) -> frozenset[tuple[str, ...]]:
-    """Place phrases: the words after a marker ("di", "Kelurahan", "Jalan"...) up to the next
-    stop word or marker, at most three: "di Mangga Besar XIII" -> ("mangga", "besar", "xiii").
-    """
+    """Place phrases: the words (as written) after a marker ("di", "Kelurahan", "Jalan"...)
+    up to the next function word or marker, at most three: "di Muara Baru" -> ("muara",
+    "baru"), "di Mangga Besar XIII" -> ("mangga", "besar", "xiii")."""
     found: set[tuple[str, ...]] = set()
     for i, word in enumerate(tokens[:-1]):
         if word not in markers:
             continue
         phrase: list[str] = []
         for nxt in tokens[i + 1:i + 4]:
-            if nxt in STOP_WORDS or nxt in PLACE_MARKERS or nxt in _GENERIC_PLACES:
+            if nxt in FUNCTION_WORDS or nxt in PLACE_MARKERS or nxt in _GENERIC_PLACES \
+                    or nxt == _BREAK:
                 break
-            phrase.append(stem(nxt))
+            phrase.append(nxt)
         if phrase:
             found.add(tuple(phrase))
     return frozenset(found)
 
 
-def _places_agree(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> bool:
-    """Some place of one is the same as, or part of, some place of the other."""
-    for pa in a:
-        for pb in b:
-            sa, sb = set(pa), set(pb)
-            if sa <= sb or sb <= sa:
+def _places_agree(a: Fingerprint, b: Fingerprint) -> bool:
+    """A place one title names is the other's too: one phrase starts the other ("Kebon Kosong"
+    and "Kebon Kosong Kemayoran"), or all its words are in the other item ("Tegal Alur" in the
+    text of the other copy)."""
+    for pa in a.title_places:
+        for pb in b.title_places:
+            if pa[:len(pb)] == pb or pb[:len(pa)] == pa:
                 return True
-    return False
+    return any(set(p) <= b.raw_words for p in a.title_places) or \
+        any(set(p) <= a.raw_words for p in b.title_places)
 
 
 _NUMBER_WORDS = {
@@ -150,11 +161,18 @@ _NUMBER_WORDS = {
 _ROMAN = re.compile(r"^(?=[ivxlc]{2,}$)c{0,3}(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})$")
 
 
+_MULTIPLIERS = {"ribu": 1_000, "juta": 1_000_000, "miliar": 1_000_000_000}
+
+
 def _numbers(tokens: Sequence[str]) -> frozenset[str]:
-    """Numbers a title names: digits, number words ("dua", "ketiga") and Roman numerals."""
+    """Numbers named: digits ("10 ribu" is 10000), number words ("dua", "ketiga") and Roman
+    numerals."""
     out: set[str] = set()
-    for w in tokens:
+    for i, w in enumerate(tokens):
         if w[0].isdigit():
+            nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if nxt in _MULTIPLIERS and w.count(".") <= 1:
+                w = f"{float(w) * _MULTIPLIERS[nxt]:.0f}"
             out.add(w)
         elif w in _NUMBER_WORDS:
             out.add(_NUMBER_WORDS[w])
@@ -183,6 +201,10 @@ class Fingerprint:
     text_pairs: frozenset[tuple[str, str]]  # consecutive content words (shingles)
     text_places: frozenset[tuple[str, ...]]
     dates: frozenset[tuple[int, int]]  # "(16/3)" day/month mentions in the text
+    all_words: frozenset[str]  # title and text (a teaser too), stemmed
+    key_words: frozenset[str]  # title and lede words: candidates for rare-word index keys
+    all_numbers: frozenset[str]  # title and text
+    raw_words: frozenset[str]  # title and text as written, without function words
 
     @property
     def has_text(self) -> bool:
@@ -198,6 +220,8 @@ def fingerprint(title: str, text: str) -> Fingerprint:
     grams = frozenset(key[i:i + 3] for i in range(max(len(key) - 2, 1))) if key else frozenset()
     x_tokens = words(text)[:TEXT_WORDS]
     x_words = content_words(x_tokens)
+    all_words = frozenset(t_words).union(x_words)
+    all_numbers = _numbers(t_tokens) | _numbers(x_tokens)
     if len(x_tokens) < MIN_TEXT_WORDS:
         x_words = []
     dates = frozenset((int(d), int(m)) for d, m in _DATE_MENTION.findall(text[:3000])
@@ -212,6 +236,12 @@ def fingerprint(title: str, text: str) -> Fingerprint:
         text_pairs=frozenset(itertools.pairwise(x_words)),
         text_places=_places(x_tokens, PLACE_MARKERS) if x_words else frozenset(),
         dates=dates,
+        all_words=all_words,
+        all_numbers=all_numbers,
+        raw_words=frozenset(w for w in (*t_tokens, *x_tokens)
+                            if w not in FUNCTION_WORDS and w != _BREAK),
+        key_words=frozenset(w for w in (*t_words, *content_words(x_tokens)[:LEDE_WORDS])
+                            if len(w) > 2 and not w.isdigit()),
     )
 
 
@@ -281,9 +311,32 @@ def _band_keys(kind: int, sig: Sequence[int]) -> list[int]:
     return keys
 
 
+def word_key(word: str) -> int:
+    return (_h("word\n" + word) & _MASK) - (1 << 62)
+
+
+def rare_words(fp: Fingerprint, frequency: Mapping[str, int]) -> list[str]:
+    """The item's rarest title and lede words by `frequency` (how many stored items have each
+    word), ties broken by a stable hash: place names, people and specific nouns, the words two
+    copies of a story share whatever else was edited."""
+    ranked = sorted(fp.key_words, key=lambda w: (frequency.get(w, 0), _h(w)))
+    return ranked[:RARE_WORDS]
+
+
+def filing_keys(fp: Fingerprint, frequency: Mapping[str, int]) -> list[int]:
+    """The keys an item is stored under: its title, MinHash bands, and its rarest words."""
+    return sorted(set(blocking_keys(fp)) | {word_key(w) for w in rare_words(fp, frequency)})
+
+
+def query_keys(fp: Fingerprint) -> list[int]:
+    """The keys a new item looks up: its own bands, and every title and lede word (a stored
+    item filed under one of its rare words is a candidate)."""
+    return sorted(set(blocking_keys(fp)) | {word_key(w) for w in fp.key_words})
+
+
 def blocking_keys(fp: Fingerprint) -> list[int]:
-    """The index keys an item is filed under: two items are compared only when they share one.
-    """
+    """The similarity keys of an item: the normalized title and MinHash bands. Two items are
+    compared only when one's query keys meet the other's filing keys."""
     keys: list[int] = []
     if fp.title_key:
         keys.append((_h("title\n" + fp.title_key) & _MASK) - (1 << 62))
@@ -337,17 +390,33 @@ def _overlap(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]]) -> fl
     return len(a & b) / min(len(a), len(b))
 
 
+def _place_words(phrases: frozenset[tuple[str, ...]]) -> set[str]:
+    return {w for phrase in phrases for w in phrase}
+
+
 def _conflict(a: Fingerprint, b: Fingerprint) -> str:
-    """Facts both name and that disagree: then they are two events, however alike."""
-    if a.title_places and b.title_places and not _places_agree(a.title_places, b.title_places):
+    """Facts both name that disagree: then they are two events, however alike. Lenient where
+    copies differ: a place or number of one found anywhere in the other is agreement (an
+    abridged copy names fewer places, a title rounds "10.000" to "10 ribu")."""
+    if a.title_places and b.title_places and not _places_agree(a, b):
+        return "place"
+    pa = _place_words(a.title_places | a.text_places)
+    pb = _place_words(b.title_places | b.text_places)
+    if pa and pb and not pa & b.raw_words and not pb & a.raw_words:
         return "place"
     if a.dates and b.dates and not a.dates & b.dates:
         return "date"
-    if a.title_numbers and b.title_numbers and not a.title_numbers & b.title_numbers:
-        return "number"
-    if a.text_places and b.text_places and not _places_agree(a.text_places, b.text_places):
-        return "place"
+    if a.title_numbers - b.all_numbers and b.title_numbers - a.all_numbers:
+        return "number"  # each title has a number the other item never names
     return ""
+
+
+def _cover(a: Fingerprint, b: Fingerprint) -> float:
+    """The share of the text-less item's title words found anywhere in the other item."""
+    x, y = (a, b) if b.has_text else (b, a)
+    if len(x.title_words) < 3:
+        return 0.0
+    return len(x.title_words & y.all_words) / len(x.title_words)
 
 
 def compare(a: Probe, b: Probe, settings: DedupeSettings) -> Verdict:
@@ -357,6 +426,8 @@ def compare(a: Probe, b: Probe, settings: DedupeSettings) -> Verdict:
                     _jaccard(a.fp.title_words, b.fp.title_words))
     both_text = a.fp.has_text and b.fp.has_text
     text_sim = _overlap(a.fp.text_pairs, b.fp.text_pairs) if both_text else None
+    same_title = bool(a.fp.title_key) and a.fp.title_key == b.fp.title_key
+    how = "title" if same_title else "near"
 
     def verdict(same: bool, method: str, conflict: str = "") -> Verdict:
         return Verdict(same, method, round(title_sim, 4),
@@ -368,19 +439,26 @@ def compare(a: Probe, b: Probe, settings: DedupeSettings) -> Verdict:
     if hours > settings.window_hours:
         return verdict(False, "window")
     conflict = _conflict(a.fp, b.fp)
+    if text_sim is not None:
+        # much of the same text outweighs a disagreeing detail, except for a recurring
+        # listing: the same title over a template text ("Jadwal SIM Keliling")
+        if text_sim >= settings.strong_text_similarity and not (conflict and title_sim >= 0.8):
+            return verdict(True, how)
+        if conflict:
+            return verdict(False, "conflict", conflict)
+        if text_sim >= settings.text_similarity or (
+                text_sim >= settings.text_similarity_with_title
+                and title_sim >= settings.title_similarity):
+            return verdict(True, how)
+        return verdict(False, "different")
+    if hours > settings.title_window_hours:
+        return verdict(False, "window")
     if conflict:
         return verdict(False, "conflict", conflict)
-    same_title = bool(a.fp.title_key) and a.fp.title_key == b.fp.title_key
-    if text_sim is None:
-        if hours > settings.title_window_hours:
-            return verdict(False, "window")
-        if same_title or title_sim >= settings.title_only_similarity:
-            return verdict(True, "title" if same_title else "near")
-        return verdict(False, "different")
-    if same_title and text_sim >= settings.same_title_text_similarity:
-        return verdict(True, "title")
-    if text_sim >= settings.text_similarity or (
-            text_sim >= settings.text_similarity_with_title
-            and title_sim >= settings.title_similarity):
-        return verdict(True, "near")
+    if a.fp.has_text or b.fp.has_text:
+        # a listing's title against an article: its words are all in the article
+        if _cover(a.fp, b.fp) >= settings.title_cover:
+            return verdict(True, how)
+    elif title_sim >= settings.title_only_similarity:
+        return verdict(True, how)
     return verdict(False, "different")

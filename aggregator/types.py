@@ -26,11 +26,12 @@ class DedupeSettings:
     window_hours: float = 96.0  # near duplicates: at most this far apart
     title_window_hours: float = 48.0  # items without text: at most this far apart
     prefer_lead: tuple[str, ...] = ()  # agency slugs whose item represents a story, in order
-    title_only_similarity: float = 0.7  # without text on both sides: title similarity needed
-    same_title_text_similarity: float = 0.15  # same title: text overlap needed
-    text_similarity: float = 0.5  # text overlap enough on its own
+    strong_text_similarity: float = 0.5  # text overlap that outweighs a disagreeing detail
+    text_similarity: float = 0.3  # text overlap enough without a disagreeing detail
     text_similarity_with_title: float = 0.2  # text overlap enough with a similar title
-    title_similarity: float = 0.3  # what "a similar title" means above
+    title_similarity: float = 0.5  # what "a similar title" means above
+    title_only_similarity: float = 0.6  # neither has text: title similarity needed
+    title_cover: float = 0.85  # one has text: share of the other's title words found in it
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
@@ -108,16 +107,14 @@ class Score:
 
 
 def evaluate(pairs: list[Pair], settings: DedupeSettings | None = None
-             ) -> tuple[Score, dict[str, Score], Counter[str]]:
-    """Overall score, per-split and per-kind scores."""
+             ) -> tuple[Score, dict[str, Score]]:
+    """The overall score, and scores per half ("dev", "test") and per label and kind."""
     settings = settings or DedupeSettings()
     total = Score()
     parts: dict[str, Score] = {}
-    kinds: Counter[str] = Counter()
     for pair in pairs:
         predicted = grouped(pair, settings)
         total.add(pair, predicted)
         for key in (pair.split, f"{'dup' if pair.label else 'distinct'}:{pair.kind}"):
             parts.setdefault(key, Score()).add(pair, predicted)
-        kinds[pair.kind] += 1
-    return total, parts, kinds
+    return total, parts

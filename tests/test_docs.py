@@ -85,14 +85,14 @@ def test_every_setting_can_be_set_in_the_config(tmp_path: Path) -> None:
     body = "[settings]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
     body += "[settings.rank]\nhalf_life_hours = 12\nviews_weight = 2\ncandidates = 50\n"
     dedupe = {"window_hours": "72", "title_window_hours": "24", "prefer_lead": '["dinkes"]',
-              "title_only_similarity": "0.8", "same_title_text_similarity": "0.2",
-              "text_similarity": "0.6", "text_similarity_with_title": "0.3",
-              "title_similarity": "0.4"}
+              "strong_text_similarity": "0.6", "text_similarity": "0.4",
+              "text_similarity_with_title": "0.3", "title_similarity": "0.55",
+              "title_only_similarity": "0.7", "title_cover": "0.9"}
     assert {f.name for f in dataclasses.fields(DedupeSettings)} == set(dedupe)
     body += "[settings.dedupe]\n" + "".join(f"{k} = {v}\n" for k, v in dedupe.items())
     body += '[[agency]]\nslug = "dinkes"\nname = "Dinkes"\nregion = "dki"\n'
     (tmp_path / "a.toml").write_text(body)
     settings = load_config(str(tmp_path / "a.toml")).settings
-    assert settings.dedupe == DedupeSettings(72, 24, ("dinkes",), 0.8, 0.2, 0.6, 0.3, 0.4)
+    assert settings.dedupe == DedupeSettings(72, 24, ("dinkes",), 0.6, 0.4, 0.3, 0.55, 0.7, 0.9)
     assert (settings.timeout, settings.listen_port, settings.rank.candidates) == (5, 9000, 50)
     assert settings.default_interval == 3600 and settings.timezone == "WITA"

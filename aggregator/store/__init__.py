@@ -312,8 +312,11 @@ class Store:
         items = [e[0] for e in entries]
         uids = [item_uid(scope, item.key) for item in items]
         fps = [grouping.item_fingerprint(i.title, i.summary, i.content) for i in items]
-        keys = [dedupe.blocking_keys(fp) for fp in fps]
-        plan = self.grouper.plan(scope, items, uids, fps, keys, at)
+        frequency = self.grouper.frequencies(w for fp in fps for w in fp.key_words)
+        keys = [dedupe.filing_keys(fp, frequency) for fp in fps]
+        plan = self.grouper.plan(scope, items, uids, fps, keys,
+                                 [dedupe.query_keys(fp) for fp in fps], at)
+        self.grouper.count_words(fps)
         rows: list[tuple[Any, ...]] = []
         for n, (item, agency, priority) in enumerate(entries):
             rows.append((
@@ -381,9 +384,10 @@ class Store:
         day = grouping.day_number(parse_ts(published))
         execute = self.db.conn.execute
         execute("DELETE FROM dedupe_keys WHERE item_id=?", (item_id,))
+        frequency = self.grouper.frequencies(fp.key_words)
         self.db.conn.executemany(
             "INSERT OR IGNORE INTO dedupe_keys (key, day, item_id) VALUES (?, ?, ?)",
-            [(k, day, item_id) for k in dedupe.blocking_keys(fp)])
+            [(k, day, item_id) for k in dedupe.filing_keys(fp, frequency)])
         execute("UPDATE items SET indexed=1 WHERE id=?", (item_id,))
 
     def index_backlog(self, batch: int = 2000) -> int:

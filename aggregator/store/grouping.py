@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -160,15 +160,34 @@ class Grouper:
                 found.setdefault(key, []).append(item_id)
         return found
 
+    def frequencies(self, words: Iterable[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in _chunks(sorted(set(words)), 500):
+            marks = ",".join("?" * len(chunk))
+            found.update(self.conn.execute(
+                f"SELECT word, n FROM dedupe_words WHERE word IN ({marks})", chunk))
+        return found
+
+    def count_words(self, fps: Iterable[dedupe.Fingerprint]) -> None:
+        counts: dict[str, int] = {}
+        for fp in fps:
+            for w in fp.key_words:
+                counts[w] = counts.get(w, 0) + 1
+        self.conn.executemany(
+            "INSERT INTO dedupe_words (word, n) VALUES (?, ?) "
+            "ON CONFLICT (word) DO UPDATE SET n = n + excluded.n", sorted(counts.items()))
+
     def plan(self, scope: str, entries: Sequence[Item], uids: Sequence[str],
-             fps: Sequence[dedupe.Fingerprint], keys: Sequence[list[int]], at: str) -> Plan:
-        """Decide the story of each new item of one batch (in order)."""
+             fps: Sequence[dedupe.Fingerprint], keys: Sequence[list[int]],
+             queries: Sequence[list[int]], at: str) -> Plan:
+        """Decide the story of each new item of one batch (in order). `keys` are the items'
+        filing keys, `queries` the keys they look up."""
         settings = self.settings
         window = timedelta(hours=settings.window_hours)
         days = (day_number(min(i.published for i in entries) - window),
                 day_number(max(i.published for i in entries) + window))
         by_link = self._by_link([i.link for i in entries if i.link])
-        by_key = self._by_keys([k for ks in keys for k in ks], days)
+        by_key = self._by_keys([k for ks in queries for k in ks], days)
         ids = {i for v in (*by_link.values(), *by_key.values()) for i in v}
         stored = self._stored(sorted(ids))
         guard = SplitGuard(self.conn, self.overrides) if any(
@@ -186,7 +205,7 @@ class Grouper:
             for m in batch_links.get(item.link or "", []) if item.link else []:
                 matches.append((plan.items[m].story_id, Planned("", "link", matched_index=m)))
             linked = {story for story, _ in matches}
-            cands = list(dict.fromkeys(i for k in keys[n] for i in by_key.get(k, [])))
+            cands = list(dict.fromkeys(i for k in queries[n] for i in by_key.get(k, [])))
             fp_of = self._fingerprints([i for i in cands if i in stored]) if cands else {}
             for item_id in cands:
                 s = stored.get(item_id)
@@ -197,7 +216,7 @@ class Grouper:
                 if v.same:
                     matches.append((s.story_id, Planned(s.story_id, v.method, item_id,
                                                         details=_details(v))))
-            for m in dict.fromkeys(m for k in keys[n] for m in batch_keys.get(k, [])):
+            for m in dict.fromkeys(m for k in queries[n] for m in batch_keys.get(k, [])):
                 other = entries[m]
                 v = dedupe.compare(probe, dedupe.Probe(0, other.source_id, other.published,
                                                        fps[m]), settings)

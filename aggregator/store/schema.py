@@ -109,6 +109,12 @@ CREATE TABLE dedupe_keys (
 ) WITHOUT ROWID;
 CREATE INDEX dedupe_keys_item ON dedupe_keys (item_id);
 
+-- how many items have each title or lede word (dedupe.rare_words picks index keys by it)
+CREATE TABLE dedupe_words (
+    word TEXT PRIMARY KEY,
+    n INTEGER NOT NULL
+) WITHOUT ROWID;
+
 -- why each item is in its story: first, link, title, near, merge, split
 CREATE TABLE story_links (
     item_id INTEGER PRIMARY KEY REFERENCES items (id),
