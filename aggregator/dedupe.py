@@ -17,6 +17,7 @@ sharing a key within the window are compared.
 
 from __future__ import annotations
 
+import functools
 import html
 import itertools
 import re
@@ -63,14 +64,17 @@ lokasi wilayah sana sini tempat sekitar kawasan area rumah kantor lingkungan sej
 seluruh tiap setiap masing
 """)
 
-_WORD = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[^\W\d_]+|[.,;:!?()\"]", re.UNICODE)
+# on case-folded text: numbers, words (Latin letters, accents included), punctuation
+_WORD = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[a-z\u00df-\u024f]+|[.,;:!?()\"]")
 _BREAK = "|"  # punctuation, as a token: a place phrase ends there
 _TAG = re.compile(r"<[^>]*>")
 _DATE_MENTION = re.compile(r"\((\d{1,2})/(\d{1,2})(?:/\d{2,4})?\)")
 TEXT_WORDS = 300  # the lede and first paragraphs carry the story; the rest is boilerplate
 MIN_TEXT_WORDS = 20  # shorter text counts as no text (a listing's one-line teaser)
-LEDE_WORDS = 40  # content words of the text that, with the title's, can be index keys
+LEDE_WORDS = 25  # content words of the text that, with the title's, can be index keys
 RARE_WORDS = 4  # an item is filed under this many of its rarest title and lede words
+COMMON_WORD = 2000  # a word this many stored items have is never a key (too many candidates)
+MAX_CANDIDATES = 200  # compared per new item at most: those sharing the most keys
 
 
 def _fold(text: str) -> str:
@@ -78,6 +82,7 @@ def _fold(text: str) -> str:
     return text.replace("\u2019", "'")
 
 
+@functools.lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     """A light Indonesian stemmer: enough that "Padamkan", "memadamkan" and "dipadamkan"
     meet. Applied to both sides alike, so over-stemming only costs a little precision."""
@@ -161,23 +166,32 @@ _NUMBER_WORDS = {
 _ROMAN = re.compile(r"^(?=[ivxlc]{2,}$)c{0,3}(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})$")
 
 
+def _roman(n: int) -> str:
+    out = ""
+    for value, letters in ((100, "c"), (90, "xc"), (50, "l"), (40, "xl"), (10, "x"), (9, "ix"),
+                           (5, "v"), (4, "iv"), (1, "i")):
+        while n >= value:
+            out, n = out + letters, n - value
+    return out
+
+
+_ROMAN_NUMERALS = frozenset(r for n in range(2, 200) if _ROMAN.match(r := _roman(n)))
+
+
 _MULTIPLIERS = {"ribu": 1_000, "juta": 1_000_000, "miliar": 1_000_000_000}
 
 
 def _numbers(tokens: Sequence[str]) -> frozenset[str]:
     """Numbers named: digits ("10 ribu" is 10000), number words ("dua", "ketiga") and Roman
     numerals."""
-    out: set[str] = set()
-    for i, w in enumerate(tokens):
-        if w[0].isdigit():
-            nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
-            if nxt in _MULTIPLIERS and w.count(".") <= 1:
-                w = f"{float(w) * _MULTIPLIERS[nxt]:.0f}"
-            out.add(w)
-        elif w in _NUMBER_WORDS:
-            out.add(_NUMBER_WORDS[w])
-        elif _ROMAN.match(w):
-            out.add("roman:" + w)
+    present = set(tokens)
+    out = {w for w in present if w[0].isdigit()}
+    if present & _MULTIPLIERS.keys():
+        for i, w in enumerate(tokens[:-1]):
+            if w[0].isdigit() and tokens[i + 1] in _MULTIPLIERS and w.count(".") <= 1:
+                out.add(f"{float(w) * _MULTIPLIERS[tokens[i + 1]]:.0f}")
+    out.update(_NUMBER_WORDS[w] for w in present & _NUMBER_WORDS.keys())
+    out.update("roman:" + w for w in present & _ROMAN_NUMERALS)
     return frozenset(out)
 
 
@@ -218,29 +232,28 @@ def fingerprint(title: str, text: str) -> Fingerprint:
     t_words = content_words(t_tokens)
     key = " ".join(t_words)
     grams = frozenset(key[i:i + 3] for i in range(max(len(key) - 2, 1))) if key else frozenset()
-    x_tokens = words(text)[:TEXT_WORDS]
-    x_words = content_words(x_tokens)
-    all_words = frozenset(t_words).union(x_words)
-    all_numbers = _numbers(t_tokens) | _numbers(x_tokens)
-    if len(x_tokens) < MIN_TEXT_WORDS:
-        x_words = []
+    x_tokens = words(text[:TEXT_WORDS * 10])[:TEXT_WORDS]
+    x_all = content_words(x_tokens)
+    t_numbers = _numbers(t_tokens)
+    all_numbers = t_numbers | _numbers(x_tokens)
+    x_words = x_all if len(x_tokens) >= MIN_TEXT_WORDS else []
     dates = frozenset((int(d), int(m)) for d, m in _DATE_MENTION.findall(text[:3000])
                       if 1 <= int(d) <= 31 and 1 <= int(m) <= 12) if x_words else frozenset()
     return Fingerprint(
         title_key=key,
         title_words=frozenset(t_words),
         title_grams=grams,
-        title_numbers=_numbers(t_tokens),
+        title_numbers=t_numbers,
         title_places=_places(t_tokens, TITLE_PLACE_MARKERS),
         text_words=frozenset(x_words),
         text_pairs=frozenset(itertools.pairwise(x_words)),
         text_places=_places(x_tokens, PLACE_MARKERS) if x_words else frozenset(),
         dates=dates,
-        all_words=all_words,
+        all_words=frozenset(t_words).union(x_all),
         all_numbers=all_numbers,
         raw_words=frozenset(w for w in (*t_tokens, *x_tokens)
                             if w not in FUNCTION_WORDS and w != _BREAK),
-        key_words=frozenset(w for w in (*t_words, *content_words(x_tokens)[:LEDE_WORDS])
+        key_words=frozenset(w for w in (*t_words, *x_all[:LEDE_WORDS])
                             if len(w) > 2 and not w.isdigit()),
     )
 
@@ -252,6 +265,7 @@ _PRIME = (1 << 61) - 1
 _TITLE_BANDS, _TEXT_BANDS, _ROWS = 8, 8, 2
 
 
+@functools.lru_cache(maxsize=200_000)
 def _h(value: str) -> int:
     """A stable 64-bit hash (Python's hash() is salted per process)."""
     x = zlib.crc32(value.encode()) | (zlib.adler32(value.encode()) << 32)
@@ -274,10 +288,16 @@ def _coefficients(n: int, seed: int) -> list[tuple[int, int]]:
 _PERMS = _coefficients(_TITLE_BANDS * _ROWS, 20261126)
 
 
+@functools.lru_cache(maxsize=100_000)
+def _permuted(word: str) -> tuple[int, ...]:
+    x = _h(word)
+    return tuple((a * x + b) % _PRIME for a, b in _PERMS)
+
+
 def _title_signature(tokens: Iterable[str]) -> list[int]:
-    """MinHash over the title's words: few words, so real permutations are cheap."""
-    hashes = [_h(t) for t in tokens]
-    return [min((a * x + b) % _PRIME for x in hashes) for a, b in _PERMS]
+    """MinHash over the title's words: few words, so real permutations are cheap (and each
+    word's values are computed once)."""
+    return [min(column) for column in zip(*(_permuted(t) for t in tokens), strict=True)]
 
 
 def _text_signature(tokens: Iterable[str]) -> list[int]:
@@ -301,16 +321,21 @@ def _text_signature(tokens: Iterable[str]) -> list[int]:
 
 
 def _band_keys(kind: int, sig: Sequence[int]) -> list[int]:
+    """One key per band of `_ROWS` values (a stable 64-bit mix), as a signed SQLite integer."""
     keys = []
-    for band in range(len(sig) // _ROWS):
-        x = kind * 1_000_003 + band
-        for v in sig[band * _ROWS:(band + 1) * _ROWS]:
-            x = ((x ^ v) * 0x100000001B3 + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
-            x ^= x >> 29
-        keys.append((x & _MASK) - (1 << 62))  # fits SQLite's signed 64-bit integer
+    seed = kind * 0x9E3779B97F4A7C15
+    for band in range(0, len(sig) - 1, _ROWS):
+        x = (seed + band * 0xC2B2AE3D27D4EB4F) ^ (sig[band] * 0xFF51AFD7ED558CCD) \
+            ^ (sig[band + 1] * 0xC4CEB9FE1A85EC53)
+        x &= 0xFFFFFFFFFFFFFFFF
+        x ^= x >> 31
+        x = (x * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+        x ^= x >> 29
+        keys.append((x & _MASK) - (1 << 62))
     return keys
 
 
+@functools.lru_cache(maxsize=200_000)
 def word_key(word: str) -> int:
     return (_h("word\n" + word) & _MASK) - (1 << 62)
 
@@ -319,19 +344,20 @@ def rare_words(fp: Fingerprint, frequency: Mapping[str, int]) -> list[str]:
     """The item's rarest title and lede words by `frequency` (how many stored items have each
     word), ties broken by a stable hash: place names, people and specific nouns, the words two
     copies of a story share whatever else was edited."""
-    ranked = sorted(fp.key_words, key=lambda w: (frequency.get(w, 0), _h(w)))
+    ranked = sorted((w for w in fp.key_words if frequency.get(w, 0) < COMMON_WORD),
+                    key=lambda w: (frequency.get(w, 0), _h(w)))
     return ranked[:RARE_WORDS]
 
 
-def filing_keys(fp: Fingerprint, frequency: Mapping[str, int]) -> list[int]:
-    """The keys an item is stored under: its title, MinHash bands, and its rarest words."""
-    return sorted(set(blocking_keys(fp)) | {word_key(w) for w in rare_words(fp, frequency)})
-
-
-def query_keys(fp: Fingerprint) -> list[int]:
-    """The keys a new item looks up: its own bands, and every title and lede word (a stored
-    item filed under one of its rare words is a candidate)."""
-    return sorted(set(blocking_keys(fp)) | {word_key(w) for w in fp.key_words})
+def index_keys(fp: Fingerprint, frequency: Mapping[str, int]) -> tuple[list[int], list[int]]:
+    """(filing, query): the keys an item is stored under (its title, MinHash bands and rarest
+    words), and the keys it looks up (its own bands, and every title and lede word: a stored
+    item filed under one of them is a candidate)."""
+    bands = blocking_keys(fp)
+    filing = sorted(set(bands).union(word_key(w) for w in rare_words(fp, frequency)))
+    query = sorted(set(bands).union(word_key(w) for w in fp.key_words
+                                    if frequency.get(w, 0) < COMMON_WORD))
+    return filing, query
 
 
 def blocking_keys(fp: Fingerprint) -> list[int]:

@@ -56,6 +56,8 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA cache_size=-65536")  # 64 MB: the indexes of 1M items
+            conn.execute("PRAGMA temp_store=MEMORY")
             self.db = sqlite_utils.Database(conn)
             self._migrate()
             self.grouper = grouping.Grouper(conn)
@@ -313,9 +315,10 @@ class Store:
         uids = [item_uid(scope, item.key) for item in items]
         fps = [grouping.item_fingerprint(i.title, i.summary, i.content) for i in items]
         frequency = self.grouper.frequencies(w for fp in fps for w in fp.key_words)
-        keys = [dedupe.filing_keys(fp, frequency) for fp in fps]
-        plan = self.grouper.plan(scope, items, uids, fps, keys,
-                                 [dedupe.query_keys(fp) for fp in fps], at)
+        both = [dedupe.index_keys(fp, frequency) for fp in fps]
+        keys = [filing for filing, _ in both]
+        plan = self.grouper.plan(scope, items, uids, fps, keys, [query for _, query in both],
+                                 at)
         self.grouper.count_words(fps)
         rows: list[tuple[Any, ...]] = []
         for n, (item, agency, priority) in enumerate(entries):
@@ -387,7 +390,7 @@ class Store:
         frequency = self.grouper.frequencies(fp.key_words)
         self.db.conn.executemany(
             "INSERT OR IGNORE INTO dedupe_keys (key, day, item_id) VALUES (?, ?, ?)",
-            [(k, day, item_id) for k in dedupe.filing_keys(fp, frequency)])
+            [(k, day, item_id) for k in dedupe.index_keys(fp, frequency)[0]])
         execute("UPDATE items SET indexed=1 WHERE id=?", (item_id,))
 
     def index_backlog(self, batch: int = 2000) -> int:

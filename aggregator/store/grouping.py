@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -150,14 +150,16 @@ class Grouper:
                 found.setdefault(link, []).append(item_id)
         return found
 
-    def _by_keys(self, keys: Sequence[int], days: tuple[int, int]) -> dict[int, list[int]]:
-        found: dict[int, list[int]] = {}
+    def _by_keys(self, keys: Sequence[int], days: tuple[int, int]
+                 ) -> dict[int, list[tuple[int, int]]]:
+        """key -> [(day, item id)] of the items filed under it within `days`."""
+        found: dict[int, list[tuple[int, int]]] = {}
         for chunk in _chunks(sorted(set(keys)), 500):
             marks = ",".join("?" * len(chunk))
-            for key, item_id in self.conn.execute(
-                    f"SELECT key, item_id FROM dedupe_keys WHERE key IN ({marks}) "
+            for key, day, item_id in self.conn.execute(
+                    f"SELECT key, day, item_id FROM dedupe_keys WHERE key IN ({marks}) "
                     f"AND day BETWEEN ? AND ?", (*chunk, *days)):
-                found.setdefault(key, []).append(item_id)
+                found.setdefault(key, []).append((day, item_id))
         return found
 
     def frequencies(self, words: Iterable[str]) -> dict[str, int]:
@@ -188,7 +190,14 @@ class Grouper:
                 day_number(max(i.published for i in entries) + window))
         by_link = self._by_link([i.link for i in entries if i.link])
         by_key = self._by_keys([k for ks in queries for k in ks], days)
-        ids = {i for v in (*by_link.values(), *by_key.values()) for i in v}
+        reach = int(settings.window_hours // 24) + 1
+        near: list[list[int]] = []  # per item: the stored candidates within its window
+        for n, item in enumerate(entries):
+            day = day_number(item.published)
+            hits = Counter(i for k in queries[n] for d, i in by_key.get(k, ())
+                           if abs(d - day) <= reach)
+            near.append([i for i, _ in hits.most_common(dedupe.MAX_CANDIDATES)])
+        ids = {i for v in by_link.values() for i in v} | {i for c in near for i in c}
         stored = self._stored(sorted(ids))
         guard = SplitGuard(self.conn, self.overrides) if any(
             o.action == "split" for o in self.overrides) else None
@@ -205,7 +214,7 @@ class Grouper:
             for m in batch_links.get(item.link or "", []) if item.link else []:
                 matches.append((plan.items[m].story_id, Planned("", "link", matched_index=m)))
             linked = {story for story, _ in matches}
-            cands = list(dict.fromkeys(i for k in queries[n] for i in by_key.get(k, [])))
+            cands = near[n]
             fp_of = self._fingerprints([i for i in cands if i in stored]) if cands else {}
             for item_id in cands:
                 s = stored.get(item_id)
@@ -263,7 +272,7 @@ def _details(v: dedupe.Verdict) -> str:
 
 
 def _parse(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return datetime.fromisoformat(value)  # "...Z" is UTC
 
 
 def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
