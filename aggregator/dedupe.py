@@ -69,10 +69,10 @@ _WORD = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[a-z\u00df-\u024f]+|[.,;:!?()\"]")
 _BREAK = "|"  # punctuation, as a token: a place phrase ends there
 _TAG = re.compile(r"<[^>]*>")
 _DATE_MENTION = re.compile(r"\((\d{1,2})/(\d{1,2})(?:/\d{2,4})?\)")
-TEXT_WORDS = 300  # the lede and first paragraphs carry the story; the rest is boilerplate
+TEXT_WORDS = 200  # the lede and first paragraphs carry the story; the rest is boilerplate
 MIN_TEXT_WORDS = 20  # shorter text counts as no text (a listing's one-line teaser)
 LEDE_WORDS = 25  # content words of the text that, with the title's, can be index keys
-RARE_WORDS = 4  # an item is filed under this many of its rarest title and lede words
+RARE_WORDS = 8  # an item is filed under this many of its rarest title and lede words
 COMMON_WORD = 2000  # a word this many stored items have is never a key (too many candidates)
 MAX_CANDIDATES = 200  # compared per new item at most: those sharing the most keys
 
@@ -262,7 +262,10 @@ def fingerprint(title: str, text: str) -> Fingerprint:
 
 _MASK = (1 << 63) - 1
 _PRIME = (1 << 61) - 1
-_TITLE_BANDS, _TEXT_BANDS, _ROWS = 8, 8, 2
+# MinHash bands: (bands, rows per band). More rows: fewer chance collisions of unrelated items
+# that share common words, at the cost of recall, which the rare-word keys carry.
+TITLE_BANDS, TITLE_ROWS = 0, 2  # titles are short: their rare words are better keys
+TEXT_BANDS, TEXT_ROWS = 8, 3
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -285,7 +288,7 @@ def _coefficients(n: int, seed: int) -> list[tuple[int, int]]:
     return out
 
 
-_PERMS = _coefficients(_TITLE_BANDS * _ROWS, 20261126)
+_PERMS = _coefficients(16, 20261126)
 
 
 @functools.lru_cache(maxsize=100_000)
@@ -302,7 +305,7 @@ def _title_signature(tokens: Iterable[str]) -> list[int]:
 
 def _text_signature(tokens: Iterable[str]) -> list[int]:
     """One-permutation MinHash over the text's words: one hash per word, the minimum per bin."""
-    bins = _TEXT_BANDS * _ROWS
+    bins = TEXT_BANDS * TEXT_ROWS
     sig = [_MASK] * bins
     for t in tokens:
         x = _h(t)
@@ -320,14 +323,14 @@ def _text_signature(tokens: Iterable[str]) -> list[int]:
     return sig
 
 
-def _band_keys(kind: int, sig: Sequence[int]) -> list[int]:
-    """One key per band of `_ROWS` values (a stable 64-bit mix), as a signed SQLite integer."""
+def _band_keys(kind: int, sig: Sequence[int], rows: int) -> list[int]:
+    """One key per band of `rows` values (a stable 64-bit mix), as a signed SQLite integer."""
     keys = []
     seed = kind * 0x9E3779B97F4A7C15
-    for band in range(0, len(sig) - 1, _ROWS):
-        x = (seed + band * 0xC2B2AE3D27D4EB4F) ^ (sig[band] * 0xFF51AFD7ED558CCD) \
-            ^ (sig[band + 1] * 0xC4CEB9FE1A85EC53)
-        x &= 0xFFFFFFFFFFFFFFFF
+    for band in range(0, len(sig) - rows + 1, rows):
+        x = seed + band * 0xC2B2AE3D27D4EB4F
+        for v in sig[band:band + rows]:
+            x = ((x ^ v) * 0xFF51AFD7ED558CCD) & 0xFFFFFFFFFFFFFFFF
         x ^= x >> 31
         x = (x * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
         x ^= x >> 29
@@ -366,10 +369,11 @@ def blocking_keys(fp: Fingerprint) -> list[int]:
     keys: list[int] = []
     if fp.title_key:
         keys.append((_h("title\n" + fp.title_key) & _MASK) - (1 << 62))
-    if len(fp.title_words) >= 2:
-        keys.extend(_band_keys(1, _title_signature(fp.title_words)))
-    if fp.has_text:
-        keys.extend(_band_keys(2, _text_signature(fp.text_words)))
+    if TITLE_BANDS and len(fp.title_words) >= 2:
+        sig = _title_signature(fp.title_words)[:TITLE_BANDS * TITLE_ROWS]
+        keys.extend(_band_keys(1, sig, TITLE_ROWS))
+    if TEXT_BANDS and fp.has_text:
+        keys.extend(_band_keys(2, _text_signature(fp.text_words), TEXT_ROWS))
     return sorted(set(keys))
 
 
@@ -397,6 +401,7 @@ class Verdict:
 
     def describe(self) -> str:
         text = "-" if self.text_similarity is None else f"{self.text_similarity:.2f}"
+
         extra = f", {self.conflict} differs" if self.conflict else ""
         return (f"{self.method}: title {self.title_similarity:.2f}, text {text}, "
                 f"{self.hours_apart:.1f} h apart{extra}")
@@ -446,45 +451,43 @@ def _cover(a: Fingerprint, b: Fingerprint) -> float:
 
 
 def compare(a: Probe, b: Probe, settings: DedupeSettings) -> Verdict:
-    """Do two items of different sources report the same story? (README, "Deduplication")"""
+    """Do two items of different sources report the same story? (README, "Deduplication")
+    The cheap similarity comes first; facts are checked only for a pair that would group."""
     hours = abs((a.published - b.published).total_seconds()) / 3600
     title_sim = max(_jaccard(a.fp.title_grams, b.fp.title_grams),
                     _jaccard(a.fp.title_words, b.fp.title_words))
-    both_text = a.fp.has_text and b.fp.has_text
-    text_sim = _overlap(a.fp.text_pairs, b.fp.text_pairs) if both_text else None
-    same_title = bool(a.fp.title_key) and a.fp.title_key == b.fp.title_key
-    how = "title" if same_title else "near"
+    text_sim = (_overlap(a.fp.text_pairs, b.fp.text_pairs)
+                if a.fp.has_text and b.fp.has_text else None)
+    how = "title" if a.fp.title_key and a.fp.title_key == b.fp.title_key else "near"
 
     def verdict(same: bool, method: str, conflict: str = "") -> Verdict:
-        return Verdict(same, method, round(title_sim, 4),
-                       None if text_sim is None else round(text_sim, 4), round(hours, 2),
-                       conflict)
+        return Verdict(same, method, title_sim, text_sim, hours, conflict)
 
     if a.source_id == b.source_id:
         return verdict(False, "source")
     if hours > settings.window_hours:
         return verdict(False, "window")
-    conflict = _conflict(a.fp, b.fp)
     if text_sim is not None:
-        # much of the same text outweighs a disagreeing detail, except for a recurring
-        # listing: the same title over a template text ("Jadwal SIM Keliling")
-        if text_sim >= settings.strong_text_similarity and not (conflict and title_sim >= 0.8):
-            return verdict(True, how)
-        if conflict:
-            return verdict(False, "conflict", conflict)
-        if text_sim >= settings.text_similarity or (
+        if text_sim < settings.text_similarity and not (
                 text_sim >= settings.text_similarity_with_title
                 and title_sim >= settings.title_similarity):
-            return verdict(True, how)
-        return verdict(False, "different")
+            return verdict(False, "different")
+        conflict = _conflict(a.fp, b.fp)
+        # much of the same text outweighs a disagreeing detail, except for a recurring
+        # listing: the same title over a template text ("Jadwal SIM Keliling")
+        if conflict and (text_sim < settings.strong_text_similarity or title_sim >= 0.8):
+            return verdict(False, "conflict", conflict)
+        return verdict(True, how)
     if hours > settings.title_window_hours:
         return verdict(False, "window")
-    if conflict:
-        return verdict(False, "conflict", conflict)
     if a.fp.has_text or b.fp.has_text:
         # a listing's title against an article: its words are all in the article
-        if _cover(a.fp, b.fp) >= settings.title_cover:
-            return verdict(True, how)
-    elif title_sim >= settings.title_only_similarity:
-        return verdict(True, how)
-    return verdict(False, "different")
+        alike = _cover(a.fp, b.fp) >= settings.title_cover
+    else:
+        alike = title_sim >= settings.title_only_similarity
+    if not alike:
+        return verdict(False, "different")
+    conflict = _conflict(a.fp, b.fp)
+    if conflict:
+        return verdict(False, "conflict", conflict)
+    return verdict(True, how)

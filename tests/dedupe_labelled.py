@@ -16,6 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from aggregator import dedupe
 from aggregator.normalize.keys import content_hash
 from aggregator.store import Store
 from aggregator.types import DedupeSettings, Item
@@ -57,11 +58,32 @@ def _item(d: dict[str, Any], source: str, n: int) -> Item:
                 categories=(), image=None, content_hash=content_hash(d["title"], content))
 
 
-def grouped(pair: Pair, settings: DedupeSettings) -> bool:
-    """Store a, then b (as two sources) in a fresh database: are they one story?"""
+def word_counts(pairs: list[Pair]) -> dict[str, int]:
+    """How many items of the whole set have each title or lede word: the word counts a store
+    holding such news would have (they pick the rare words an item is indexed under)."""
+    counts: dict[str, int] = {}
+    for pair in pairs:
+        for d in (pair.a, pair.b):
+            for word in dedupe.fingerprint(d["title"], d.get("text") or "").key_words:
+                counts[word] = counts.get(word, 0) + 1
+    return counts
+
+
+def grouped(pair: Pair, settings: DedupeSettings, counts: dict[str, int] | None = None) -> bool:
+    """Store a, then b (as two sources) in a fresh database that already has `counts`: are
+    they one story?"""
     store = Store(":memory:")
     try:
         store.configure_dedupe(settings, ())
+        if counts:  # the counts of the rest of the set: this pair's own words do not count
+            own: dict[str, int] = {}
+            for d in (pair.a, pair.b):
+                for word in dedupe.fingerprint(d["title"], d.get("text") or "").key_words:
+                    own[word] = own.get(word, 0) + 1
+            store.db.conn.executemany(
+                "INSERT INTO dedupe_words (word, n) VALUES (?, ?)",
+                [(w, n - own.get(w, 0)) for w, n in sorted(counts.items())
+                 if n > own.get(w, 0)])
         now = datetime(2026, 11, 1, tzinfo=UTC)
         source_a = pair.a.get("source") or "a"
         source_b = pair.b.get("source") or "b"
@@ -112,8 +134,9 @@ def evaluate(pairs: list[Pair], settings: DedupeSettings | None = None
     settings = settings or DedupeSettings()
     total = Score()
     parts: dict[str, Score] = {}
+    counts = word_counts(pairs)
     for pair in pairs:
-        predicted = grouped(pair, settings)
+        predicted = grouped(pair, settings, counts)
         total.add(pair, predicted)
         for key in (pair.split, f"{'dup' if pair.label else 'distinct'}:{pair.kind}"):
             parts.setdefault(key, Score()).add(pair, predicted)

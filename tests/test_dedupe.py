@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from aggregator import dedupe
@@ -115,6 +115,7 @@ def test_compare_is_symmetric(t1: str, x1: str, t2: str, x2: str, hours: float) 
 def test_a_copy_in_the_window_is_the_same_story_and_shares_a_key(title: str, text: str,
                                                                 hours: float) -> None:
     a, b = probe(title, text, "a"), probe(title, text, "b", hours)
+    assume(len(a.fp.title_words) >= 2)  # a title of only stop or publisher words says nothing
     assert dedupe.compare(a, b, S).same
     assert set(dedupe.blocking_keys(a.fp)) & set(dedupe.blocking_keys(b.fp))
 

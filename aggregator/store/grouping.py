@@ -194,9 +194,15 @@ class Grouper:
         near: list[list[int]] = []  # per item: the stored candidates within its window
         for n, item in enumerate(entries):
             day = day_number(item.published)
-            hits = Counter(i for k in queries[n] for d, i in by_key.get(k, ())
-                           if abs(d - day) <= reach)
-            near.append([i for i, _ in hits.most_common(dedupe.MAX_CANDIDATES)])
+            # a shared title or MinHash band is a candidate; rare words only when two meet
+            strong = set(dedupe.blocking_keys(fps[n]))
+            hits: Counter[int] = Counter()
+            for k in queries[n]:
+                weight = 2 if k in strong else 1
+                for d, i in by_key.get(k, ()):
+                    if abs(d - day) <= reach:
+                        hits[i] += weight
+            near.append([i for i, w in hits.most_common(dedupe.MAX_CANDIDATES) if w >= 2])
         ids = {i for v in by_link.values() for i in v} | {i for c in near for i in c}
         stored = self._stored(sorted(ids))
         guard = SplitGuard(self.conn, self.overrides) if any(
@@ -214,15 +220,21 @@ class Grouper:
             for m in batch_links.get(item.link or "", []) if item.link else []:
                 matches.append((plan.items[m].story_id, Planned("", "link", matched_index=m)))
             linked = {story for story, _ in matches}
-            cands = near[n]
-            fp_of = self._fingerprints([i for i in cands if i in stored]) if cands else {}
+            # only what can match is fingerprinted: another source, within the window, and
+            # one item per story is enough once the story matched
+            cands = [i for i in near[n] if (s := stored.get(i)) is not None
+                     and s.source_id != item.source_id and s.story_id not in linked
+                     and abs(s.published - item.published) <= window]
+            fp_of = self._fingerprints(cands) if cands else {}
+            matched: set[str] = set()
             for item_id in cands:
-                s = stored.get(item_id)
-                if s is None or s.story_id in linked or item_id not in fp_of:
+                s = stored[item_id]
+                if s.story_id in matched:
                     continue
                 v = dedupe.compare(probe, dedupe.Probe(item_id, s.source_id, s.published,
                                                        fp_of[item_id]), settings)
                 if v.same:
+                    matched.add(s.story_id)
                     matches.append((s.story_id, Planned(s.story_id, v.method, item_id,
                                                         details=_details(v))))
             for m in dict.fromkeys(m for k in queries[n] for m in batch_keys.get(k, [])):
@@ -267,8 +279,9 @@ class Grouper:
 
 
 def _details(v: dedupe.Verdict) -> str:
-    return json.dumps({"title": v.title_similarity, "text": v.text_similarity,
-                       "hours": v.hours_apart})
+    text = None if v.text_similarity is None else round(v.text_similarity, 3)
+    return json.dumps({"title": round(v.title_similarity, 3), "text": text,
+                       "hours": round(v.hours_apart, 1)})
 
 
 def _parse(value: str) -> datetime:
