@@ -73,7 +73,13 @@ TEXT_WORDS = 200  # the lede and first paragraphs carry the story; the rest is b
 MIN_TEXT_WORDS = 20  # shorter text counts as no text (a listing's one-line teaser)
 LEDE_WORDS = 25  # content words of the text that, with the title's, can be index keys
 RARE_WORDS = 8  # an item is filed under this many of its rarest title and lede words
-COMMON_WORD = 2000  # a word this many stored items have is never a key (too many candidates)
+TOTAL = ""  # the word-count entry that counts the items themselves
+
+
+def common_count(frequency: Mapping[str, int]) -> int:
+    """A word that more stored items have is too common to be a key (its bucket would make
+    many candidates): 50, plus one per thousand items stored (`frequency[TOTAL]`)."""
+    return 50 + frequency.get(TOTAL, 0) // 1000
 MAX_CANDIDATES = 200  # compared per new item at most: those sharing the most keys
 
 
@@ -217,6 +223,7 @@ class Fingerprint:
     dates: frozenset[tuple[int, int]]  # "(16/3)" day/month mentions in the text
     all_words: frozenset[str]  # title and text (a teaser too), stemmed
     key_words: frozenset[str]  # title and lede words: candidates for rare-word index keys
+    text_signature: tuple[int, ...]  # MinHash of the text's word pairs (index keys)
     all_numbers: frozenset[str]  # title and text
     raw_words: frozenset[str]  # title and text as written, without function words
 
@@ -255,6 +262,7 @@ def fingerprint(title: str, text: str) -> Fingerprint:
                             if w not in FUNCTION_WORDS and w != _BREAK),
         key_words=frozenset(w for w in (*t_words, *x_all[:LEDE_WORDS])
                             if len(w) > 2 and not w.isdigit()),
+        text_signature=tuple(_text_signature(x_words)) if x_words else (),
     )
 
 
@@ -265,7 +273,7 @@ _PRIME = (1 << 61) - 1
 # MinHash bands: (bands, rows per band). More rows: fewer chance collisions of unrelated items
 # that share common words, at the cost of recall, which the rare-word keys carry.
 TITLE_BANDS, TITLE_ROWS = 0, 2  # titles are short: their rare words are better keys
-TEXT_BANDS, TEXT_ROWS = 8, 3
+TEXT_BANDS, TEXT_ROWS = 8, 2
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -303,16 +311,19 @@ def _title_signature(tokens: Iterable[str]) -> list[int]:
     return [min(column) for column in zip(*(_permuted(t) for t in tokens), strict=True)]
 
 
-def _text_signature(tokens: Iterable[str]) -> list[int]:
-    """One-permutation MinHash over the text's words: one hash per word, the minimum per bin."""
+def _text_signature(words: Sequence[str]) -> list[int]:
+    """One-permutation MinHash over the text's word pairs (shingles: unrelated texts on one
+    topic share words, rarely pairs): one hash per pair, the minimum per bin."""
     bins = TEXT_BANDS * TEXT_ROWS
     sig = [_MASK] * bins
-    for t in tokens:
-        x = _h(t)
-        b = x % bins
+    hashes = [_h(w) for w in words]
+    for first, second in itertools.pairwise(hashes):
+        x = ((first * 0x9E3779B97F4A7C15) ^ second) & 0xFFFFFFFFFFFFFFFF
+        x = ((x ^ (x >> 32)) * 0xD6E8FEB86659FD93) & 0xFFFFFFFFFFFFFFFF
+        slot = x % bins
         v = x >> 5
-        if v < sig[b]:
-            sig[b] = v
+        if v < sig[slot]:
+            sig[slot] = v
     # densify: an empty bin borrows from the next filled one, so short texts still band
     filled = [i for i in range(bins) if sig[i] != _MASK]
     if filled and len(filled) < bins:
@@ -347,7 +358,8 @@ def rare_words(fp: Fingerprint, frequency: Mapping[str, int]) -> list[str]:
     """The item's rarest title and lede words by `frequency` (how many stored items have each
     word), ties broken by a stable hash: place names, people and specific nouns, the words two
     copies of a story share whatever else was edited."""
-    ranked = sorted((w for w in fp.key_words if frequency.get(w, 0) < COMMON_WORD),
+    limit = common_count(frequency)
+    ranked = sorted((w for w in fp.key_words if frequency.get(w, 0) <= limit),
                     key=lambda w: (frequency.get(w, 0), _h(w)))
     return ranked[:RARE_WORDS]
 
@@ -359,7 +371,7 @@ def index_keys(fp: Fingerprint, frequency: Mapping[str, int]) -> tuple[list[int]
     bands = blocking_keys(fp)
     filing = sorted(set(bands).union(word_key(w) for w in rare_words(fp, frequency)))
     query = sorted(set(bands).union(word_key(w) for w in fp.key_words
-                                    if frequency.get(w, 0) < COMMON_WORD))
+                                    if frequency.get(w, 0) <= common_count(frequency)))
     return filing, query
 
 
@@ -373,7 +385,7 @@ def blocking_keys(fp: Fingerprint) -> list[int]:
         sig = _title_signature(fp.title_words)[:TITLE_BANDS * TITLE_ROWS]
         keys.extend(_band_keys(1, sig, TITLE_ROWS))
     if TEXT_BANDS and fp.has_text:
-        keys.extend(_band_keys(2, _text_signature(fp.text_words), TEXT_ROWS))
+        keys.extend(_band_keys(2, fp.text_signature, TEXT_ROWS))
     return sorted(set(keys))
 
 

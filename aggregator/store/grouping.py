@@ -21,7 +21,7 @@ from aggregator.normalize.keys import story_uid
 from aggregator.types import DedupeSettings, Item, StoryOverride
 
 EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC)
-_CACHE_SIZE = 50_000
+_CACHE_SIZE = 5_000  # fingerprints of recent items (the likely candidates), about 30 KB each
 
 
 def day_number(when: datetime) -> int:
@@ -164,15 +164,16 @@ class Grouper:
 
     def frequencies(self, words: Iterable[str]) -> dict[str, int]:
         found: dict[str, int] = {}
-        for chunk in _chunks(sorted(set(words)), 500):
+        for chunk in _chunks(sorted({*words, dedupe.TOTAL}), 500):
             marks = ",".join("?" * len(chunk))
             found.update(self.conn.execute(
                 f"SELECT word, n FROM dedupe_words WHERE word IN ({marks})", chunk))
         return found
 
     def count_words(self, fps: Iterable[dedupe.Fingerprint]) -> None:
-        counts: dict[str, int] = {}
+        counts: dict[str, int] = {dedupe.TOTAL: 0}
         for fp in fps:
+            counts[dedupe.TOTAL] += 1
             for w in fp.key_words:
                 counts[w] = counts.get(w, 0) + 1
         self.conn.executemany(
@@ -191,11 +192,12 @@ class Grouper:
         by_link = self._by_link([i.link for i in entries if i.link])
         by_key = self._by_keys([k for ks in queries for k in ks], days)
         reach = int(settings.window_hours // 24) + 1
+        strong_keys = [set(dedupe.blocking_keys(fp)) for fp in fps]
         near: list[list[int]] = []  # per item: the stored candidates within its window
         for n, item in enumerate(entries):
             day = day_number(item.published)
             # a shared title or MinHash band is a candidate; rare words only when two meet
-            strong = set(dedupe.blocking_keys(fps[n]))
+            strong = strong_keys[n]
             hits: Counter[int] = Counter()
             for k in queries[n]:
                 weight = 2 if k in strong else 1
