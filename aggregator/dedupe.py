@@ -80,7 +80,9 @@ def common_count(frequency: Mapping[str, int]) -> int:
     """A word that more stored items have is too common to be a key (its bucket would make
     many candidates): 50, plus one per thousand items stored (`frequency[TOTAL]`)."""
     return 50 + frequency.get(TOTAL, 0) // 1000
-MAX_CANDIDATES = 200  # compared per new item at most: those sharing the most keys
+MAX_STORY_ITEMS = 30  # a story this big takes no more items by similarity (links still join)
+MIN_KEY_WEIGHT = 2  # a shared title or band weighs 2, a shared rare word 1
+MAX_CANDIDATES = 20  # compared per new item at most: those sharing the most keys
 
 
 def _fold(text: str) -> str:
@@ -217,8 +219,8 @@ class Fingerprint:
     title_grams: frozenset[str]  # character trigrams of the normalized title
     title_numbers: frozenset[str]
     title_places: frozenset[tuple[str, ...]]
-    text_words: frozenset[str]  # empty when the item has no text of its own
-    text_pairs: frozenset[tuple[str, str]]  # consecutive content words (shingles)
+    has_text: bool  # False: no text of its own, or a teaser shorter than MIN_TEXT_WORDS
+    text_pairs: frozenset[int]  # hashes of consecutive content words (shingles)
     text_places: frozenset[tuple[str, ...]]
     dates: frozenset[tuple[int, int]]  # "(16/3)" day/month mentions in the text
     all_words: frozenset[str]  # title and text (a teaser too), stemmed
@@ -226,10 +228,6 @@ class Fingerprint:
     text_signature: tuple[int, ...]  # MinHash of the text's word pairs (index keys)
     all_numbers: frozenset[str]  # title and text
     raw_words: frozenset[str]  # title and text as written, without function words
-
-    @property
-    def has_text(self) -> bool:
-        return bool(self.text_words)
 
 
 def fingerprint(title: str, text: str) -> Fingerprint:
@@ -244,6 +242,7 @@ def fingerprint(title: str, text: str) -> Fingerprint:
     t_numbers = _numbers(t_tokens)
     all_numbers = t_numbers | _numbers(x_tokens)
     x_words = x_all if len(x_tokens) >= MIN_TEXT_WORDS else []
+    pairs = _pair_hashes(x_words)
     dates = frozenset((int(d), int(m)) for d, m in _DATE_MENTION.findall(text[:3000])
                       if 1 <= int(d) <= 31 and 1 <= int(m) <= 12) if x_words else frozenset()
     return Fingerprint(
@@ -252,8 +251,8 @@ def fingerprint(title: str, text: str) -> Fingerprint:
         title_grams=grams,
         title_numbers=t_numbers,
         title_places=_places(t_tokens, TITLE_PLACE_MARKERS),
-        text_words=frozenset(x_words),
-        text_pairs=frozenset(itertools.pairwise(x_words)),
+        has_text=bool(x_words),
+        text_pairs=frozenset(pairs),
         text_places=_places(x_tokens, PLACE_MARKERS) if x_words else frozenset(),
         dates=dates,
         all_words=frozenset(t_words).union(x_all),
@@ -262,7 +261,7 @@ def fingerprint(title: str, text: str) -> Fingerprint:
                             if w not in FUNCTION_WORDS and w != _BREAK),
         key_words=frozenset(w for w in (*t_words, *x_all[:LEDE_WORDS])
                             if len(w) > 2 and not w.isdigit()),
-        text_signature=tuple(_text_signature(x_words)) if x_words else (),
+        text_signature=tuple(_text_signature(pairs)) if pairs else (),
     )
 
 
@@ -311,15 +310,22 @@ def _title_signature(tokens: Iterable[str]) -> list[int]:
     return [min(column) for column in zip(*(_permuted(t) for t in tokens), strict=True)]
 
 
-def _text_signature(words: Sequence[str]) -> list[int]:
-    """One-permutation MinHash over the text's word pairs (shingles: unrelated texts on one
-    topic share words, rarely pairs): one hash per pair, the minimum per bin."""
-    bins = TEXT_BANDS * TEXT_ROWS
-    sig = [_MASK] * bins
+def _pair_hashes(words: Sequence[str]) -> list[int]:
+    """A stable 64-bit hash of each pair of consecutive words."""
     hashes = [_h(w) for w in words]
+    out = []
     for first, second in itertools.pairwise(hashes):
         x = ((first * 0x9E3779B97F4A7C15) ^ second) & 0xFFFFFFFFFFFFFFFF
-        x = ((x ^ (x >> 32)) * 0xD6E8FEB86659FD93) & 0xFFFFFFFFFFFFFFFF
+        out.append(((x ^ (x >> 32)) * 0xD6E8FEB86659FD93) & 0xFFFFFFFFFFFFFFFF)
+    return out
+
+
+def _text_signature(pairs: Iterable[int]) -> list[int]:
+    """One-permutation MinHash over the text's word pairs (shingles: unrelated texts on one
+    topic share words, rarely pairs): the minimum pair hash per bin."""
+    bins = TEXT_BANDS * TEXT_ROWS
+    sig = [_MASK] * bins
+    for x in pairs:
         slot = x % bins
         v = x >> 5
         if v < sig[slot]:
@@ -426,7 +432,7 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return inter / (len(a) + len(b) - inter)
 
 
-def _overlap(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]]) -> float:
+def _overlap(a: frozenset[int], b: frozenset[int]) -> float:
     """Shared word pairs over the shorter text's pairs: an abridged copy scores high."""
     if not a or not b:
         return 0.0

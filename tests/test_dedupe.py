@@ -202,3 +202,21 @@ def test_story_views_sum_each_sources_latest_count_once() -> None:
                         _stored(4, "c", None)))
     assert story.views == 155  # a's 100 + b's larger item 55; c has no count
     assert Story("s", (_stored(1, "a", None),)).views is None
+
+
+def test_a_story_stops_growing_by_similarity_at_the_cap(tmp_path: Path) -> None:
+    """A template repeated by many sources ("X Gelar Y Jelang Akhir Tahun") is not one
+    release: past MAX_STORY_ITEMS a story takes new items by link only."""
+    store = Store(tmp_path / "a.db")
+    title = "Petugas Padamkan Kebakaran di Tambora"
+    cap = dedupe.MAX_STORY_ITEMS
+    for n in range(cap + 2):
+        store.ingest(f"s{n}", [(item(f"s{n}", f"https://h{n}/1", title, TEXT, n / 10), "x", 1)],
+                     T0)
+    stories = [story_of(store, f"https://h{n}/1") for n in range(cap + 2)]
+    assert len(set(stories[:cap])) == 1 and stories[cap] != stories[0]
+    # a copy with the link of an item in the full story still joins it
+    store.ingest("late", [(item("late", "https://h0/1", title, TEXT, 1), "x", 1)], T0)
+    rows = store._rows("SELECT story_id FROM items WHERE source_id='late'")
+    assert rows[0]["story_id"] == stories[0]
+    store.close()

@@ -315,8 +315,9 @@ class Store:
         uids = [item_uid(scope, item.key) for item in items]
         fps = [grouping.item_fingerprint(i.title, i.summary, i.content) for i in items]
         frequency = self.grouper.frequencies(w for fp in fps for w in fp.key_words)
+        hot = self.grouper.hot
         both = [dedupe.index_keys(fp, frequency) for fp in fps]
-        keys = [filing for filing, _ in both]
+        keys = [[k for k in filing if k not in hot] for filing, _ in both]
         plan = self.grouper.plan(scope, items, uids, fps, keys, [query for _, query in both],
                                  at)
         self.grouper.count_words(fps)

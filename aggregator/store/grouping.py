@@ -12,7 +12,7 @@ import json
 import sqlite3
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from aggregator.normalize.keys import story_uid
 from aggregator.types import DedupeSettings, Item, StoryOverride
 
 EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC)
+HOT_BUCKET = 50  # items under one key within a batch's days: more, and the key is ignored
 _CACHE_SIZE = 5_000  # fingerprints of recent items (the likely candidates), about 30 KB each
 
 
@@ -108,9 +109,11 @@ class Grouper:
         self.settings = DedupeSettings()
         self.overrides: tuple[StoryOverride, ...] = ()
         self._fps: OrderedDict[int, dedupe.Fingerprint] = OrderedDict()
+        self.hot: set[int] = set()  # keys seen with too many items (see _by_keys)
 
     def remember(self, item_id: int, fp: dedupe.Fingerprint) -> None:
-        self._fps[item_id] = fp
+        # what comparing needs: the index-only fields are not kept
+        self._fps[item_id] = replace(fp, key_words=frozenset(), text_signature=())
         if len(self._fps) > _CACHE_SIZE:
             self._fps.popitem(last=False)
 
@@ -152,15 +155,28 @@ class Grouper:
 
     def _by_keys(self, keys: Sequence[int], days: tuple[int, int]
                  ) -> dict[int, list[tuple[int, int]]]:
-        """key -> [(day, item id)] of the items filed under it within `days`."""
+        """key -> [(day, item id)] of the items filed under it within `days`. A key with more
+        than `HOT_BUCKET` items there is not telling anything: it is dropped, and from then on
+        neither asked nor filed by this process (synthetic or templated feeds, a boilerplate
+        sentence every item of a portal carries)."""
         found: dict[int, list[tuple[int, int]]] = {}
-        for chunk in _chunks(sorted(set(keys)), 500):
+        for chunk in _chunks(sorted(set(keys) - self.hot), 500):
             marks = ",".join("?" * len(chunk))
             for key, day, item_id in self.conn.execute(
                     f"SELECT key, day, item_id FROM dedupe_keys WHERE key IN ({marks}) "
                     f"AND day BETWEEN ? AND ?", (*chunk, *days)):
                 found.setdefault(key, []).append((day, item_id))
+        for key in [k for k, rows in found.items() if len(rows) > HOT_BUCKET]:
+            self.hot.add(key)
+            del found[key]
         return found
+
+    def _size(self, story: str, sizes: dict[str, int], plan: Plan) -> int:
+        """Items in a story, stored and planned so far in this batch."""
+        if story not in sizes:
+            sizes[story] = 0 if story in plan.new_stories else self.conn.execute(
+                "SELECT COUNT(*) FROM items WHERE story_id=?", (story,)).fetchone()[0]
+        return sizes[story]
 
     def frequencies(self, words: Iterable[str]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -204,12 +220,14 @@ class Grouper:
                 for d, i in by_key.get(k, ()):
                     if abs(d - day) <= reach:
                         hits[i] += weight
-            near.append([i for i, w in hits.most_common(dedupe.MAX_CANDIDATES) if w >= 2])
+            near.append([i for i, w in hits.most_common(dedupe.MAX_CANDIDATES)
+                         if w >= dedupe.MIN_KEY_WEIGHT])
         ids = {i for v in by_link.values() for i in v} | {i for c in near for i in c}
         stored = self._stored(sorted(ids))
         guard = SplitGuard(self.conn, self.overrides) if any(
             o.action == "split" for o in self.overrides) else None
         plan = Plan()
+        sizes: dict[str, int] = {}
         ages: dict[str, tuple[str, str]] = {s.story_id: s.story_age for s in stored.values()}
         batch_links: dict[str, list[int]] = {}
         batch_keys: dict[int, list[int]] = {}
@@ -247,8 +265,13 @@ class Grouper:
                     matches.append((plan.items[m].story_id,
                                     Planned("", v.method, matched_index=m, details=_details(v))))
             groups = guard.item_groups(uids[n], item.link) if guard else set()
+            linked_only = {plan.final(story) for story, p in matches if p.method == "link"}
             stories = sorted({plan.final(story) for story, _ in matches},
                              key=lambda sid: ages.get(sid, (at, sid)))
+            # a story that similarity keeps growing past MAX_STORY_ITEMS is a template
+            # ("X Gelar Y Jelang Akhir Tahun"), not one release: it takes no more by similarity
+            stories = [sid for sid in stories if sid in linked_only
+                       or self._size(sid, sizes, plan) < dedupe.MAX_STORY_ITEMS]
             if guard:
                 stories = [sid for sid in stories if guard.allows(groups, sid)]
             if not stories:
@@ -266,9 +289,14 @@ class Grouper:
                 for younger in stories[1:]:
                     if guard and not guard.allows(guard.story_groups.get(younger, set()), story):
                         continue
+                    if self._size(story, sizes, plan) + self._size(younger, sizes, plan) \
+                            > dedupe.MAX_STORY_ITEMS:
+                        continue
+                    sizes[story] += sizes[younger]
                     plan.merges.append((younger, story, f"item {uids[n]} matched both"))
                     if guard:
                         guard.merge(younger, story)
+            sizes[story] = self._size(story, sizes, plan) + 1
             if guard:
                 guard.add(story, groups)
             if item.link:
