@@ -21,6 +21,7 @@ from aggregator import dedupe
 from aggregator.errors import StoreError
 from aggregator.normalize.keys import item_uid, story_uid
 from aggregator.store import grouping
+from aggregator.store.grouping import chunks
 from aggregator.store.schema import MIGRATIONS
 from aggregator.types import (
     Config,
@@ -211,7 +212,7 @@ class Store:
                              ) -> set[str]:
         """Stored items whose article page has not given their text yet (tried < max)."""
         wanted: set[str] = set()
-        for chunk in _chunks(list(keys), 500):
+        for chunk in chunks(list(keys), 500):
             marks = ",".join("?" * len(chunk))
             for row in self.db.query(
                 f"SELECT key FROM items WHERE scope=? AND key IN ({marks}) AND content='' "
@@ -289,7 +290,7 @@ class Store:
                             "views_max=MAX(COALESCE(views_max, 0), ?) WHERE id=?",
                             (item.views, at, item.views, item_id))
             seen = [row["id"] for key, row in existing.items()]
-            for chunk in _chunks(seen, 500):
+            for chunk in chunks(seen, 500):
                 self.db.execute(
                     f"UPDATE items SET last_seen=? WHERE id IN ({','.join('?' * len(chunk))})",
                     (at, *chunk))
@@ -297,7 +298,7 @@ class Store:
 
     def _existing(self, scope: str, keys: list[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(keys, 500):
+        for chunk in chunks(keys, 500):
             marks = ",".join("?" * len(chunk))
             for row in self.db.query(
                 f"SELECT id, key, content_hash, agency, agency_priority, story_id, published, "
@@ -336,7 +337,7 @@ class Store:
             "first_seen, last_seen, content_hash, story_id, views, views_max, views_at, "
             "indexed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)", rows)
         ids: dict[str, int] = {}
-        for chunk in _chunks([row[3] for row in rows], 500):
+        for chunk in chunks([row[3] for row in rows], 500):
             marks = ",".join("?" * len(chunk))
             ids.update((key, item_id) for item_id, key in conn.execute(
                 f"SELECT id, key FROM items WHERE scope=? AND key IN ({marks})",
@@ -570,7 +571,7 @@ class Store:
         """Stories in the given order, each with its lead item first, then by date."""
         items: dict[str, list[StoredItem]] = {sid: [] for sid in story_ids}
         leads: dict[str, int] = {}
-        for chunk in _chunks(list(story_ids), 500):
+        for chunk in chunks(list(story_ids), 500):
             marks = ",".join("?" * len(chunk))
             for r in self._rows(
                 f"SELECT {self._ITEM_COLUMNS} FROM items WHERE story_id IN ({marks}) "
@@ -591,7 +592,3 @@ def _stored_item(r: dict[str, Any]) -> StoredItem:
         story_id=r["story_id"],
     )
 
-
-def _chunks(values: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start:start + size]

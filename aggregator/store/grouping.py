@@ -78,7 +78,7 @@ class SplitGuard:
                     self.ref_groups.setdefault(ref, set()).add(g)
         self.story_groups: dict[str, set[int]] = {}
         refs = sorted(self.ref_groups)
-        for chunk in _chunks(refs, 400):
+        for chunk in chunks(refs, 400):
             marks = ",".join("?" * len(chunk))
             for uid, link, story in conn.execute(
                     f"SELECT uid, link, story_id FROM items WHERE uid IN ({marks}) OR link IN "
@@ -123,7 +123,7 @@ class Grouper:
     def _fingerprints(self, ids: Sequence[int]) -> dict[int, dedupe.Fingerprint]:
         found = {i: fp for i in ids if (fp := self._fps.get(i)) is not None}
         missing = [i for i in ids if i not in found]
-        for chunk in _chunks(missing, 500):
+        for chunk in chunks(missing, 500):
             marks = ",".join("?" * len(chunk))
             for item_id, title, summary, content in self.conn.execute(
                     f"SELECT id, title, summary, content FROM items WHERE id IN ({marks})",
@@ -134,7 +134,7 @@ class Grouper:
 
     def _stored(self, ids: Sequence[int]) -> dict[int, _Stored]:
         found: dict[int, _Stored] = {}
-        for chunk in _chunks(sorted(set(ids)), 500):
+        for chunk in chunks(sorted(set(ids)), 500):
             marks = ",".join("?" * len(chunk))
             for item_id, source, published, story, created in self.conn.execute(
                     f"SELECT i.id, i.source_id, i.published, i.story_id, s.created_at "
@@ -146,7 +146,7 @@ class Grouper:
 
     def _by_link(self, links: Sequence[str]) -> dict[str, list[int]]:
         found: dict[str, list[int]] = {}
-        for chunk in _chunks(sorted(set(links)), 500):
+        for chunk in chunks(sorted(set(links)), 500):
             marks = ",".join("?" * len(chunk))
             for link, item_id in self.conn.execute(
                     f"SELECT link, id FROM items WHERE link IN ({marks})", chunk):
@@ -160,7 +160,7 @@ class Grouper:
         neither asked nor filed by this process (synthetic or templated feeds, a boilerplate
         sentence every item of a portal carries)."""
         found: dict[int, list[tuple[int, int]]] = {}
-        for chunk in _chunks(sorted(set(keys) - self.hot), 500):
+        for chunk in chunks(sorted(set(keys) - self.hot), 500):
             marks = ",".join("?" * len(chunk))
             for key, day, item_id in self.conn.execute(
                     f"SELECT key, day, item_id FROM dedupe_keys WHERE key IN ({marks}) "
@@ -180,7 +180,7 @@ class Grouper:
 
     def frequencies(self, words: Iterable[str]) -> dict[str, int]:
         found: dict[str, int] = {}
-        for chunk in _chunks(sorted({*words, dedupe.TOTAL}), 500):
+        for chunk in chunks(sorted({*words, dedupe.TOTAL}), 500):
             marks = ",".join("?" * len(chunk))
             found.update(self.conn.execute(
                 f"SELECT word, n FROM dedupe_words WHERE word IN ({marks})", chunk))
@@ -318,6 +318,7 @@ def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value)  # "...Z" is UTC
 
 
-def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+def chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """Slices of at most `size`: SQLite takes a bounded number of `?` per statement."""
     for start in range(0, len(values), size):
         yield values[start:start + size]
