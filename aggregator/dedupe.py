@@ -212,22 +212,59 @@ def html_text(fragment: str) -> str:
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """What near-duplicate detection compares, computed once per item."""
+    """What near-duplicate detection compares, computed once per item. The first similarity
+    test needs only the eager fields; the facts (places, numbers) and the index fields are
+    worked out on first use, so a candidate that is not alike costs little."""
 
     title_key: str  # the normalized title: content words in order
     title_words: frozenset[str]
     title_grams: frozenset[str]  # character trigrams of the normalized title
-    title_numbers: frozenset[str]
-    title_places: frozenset[tuple[str, ...]]
     has_text: bool  # False: no text of its own, or a teaser shorter than MIN_TEXT_WORDS
     text_pairs: frozenset[int]  # hashes of consecutive content words (shingles)
-    text_places: frozenset[tuple[str, ...]]
     dates: frozenset[tuple[int, int]]  # "(16/3)" day/month mentions in the text
-    all_words: frozenset[str]  # title and text (a teaser too), stemmed
-    key_words: frozenset[str]  # title and lede words: candidates for rare-word index keys
-    text_signature: tuple[int, ...]  # MinHash of the text's word pairs (index keys)
-    all_numbers: frozenset[str]  # title and text
-    raw_words: frozenset[str]  # title and text as written, without function words
+    title_tokens: tuple[str, ...]  # as written (folded), stop words kept
+    text_tokens: tuple[str, ...]  # the first TEXT_WORDS of the text, likewise
+    text_content: tuple[str, ...]  # the text's content words, stemmed (a teaser's too)
+
+    @functools.cached_property
+    def title_numbers(self) -> frozenset[str]:
+        return _numbers(self.title_tokens)
+
+    @functools.cached_property
+    def all_numbers(self) -> frozenset[str]:
+        return self.title_numbers | _numbers(self.text_tokens)
+
+    @functools.cached_property
+    def title_places(self) -> frozenset[tuple[str, ...]]:
+        return _places(self.title_tokens, TITLE_PLACE_MARKERS)
+
+    @functools.cached_property
+    def text_places(self) -> frozenset[tuple[str, ...]]:
+        return _places(self.text_tokens, PLACE_MARKERS) if self.has_text else frozenset()
+
+    @functools.cached_property
+    def all_words(self) -> frozenset[str]:
+        """Title and text (a teaser too), stemmed."""
+        return self.title_words.union(self.text_content)
+
+    @functools.cached_property
+    def raw_words(self) -> frozenset[str]:
+        """Title and text as written, without function words."""
+        return frozenset(self.title_tokens).union(self.text_tokens) - _NOT_RAW
+
+    @functools.cached_property
+    def key_words(self) -> frozenset[str]:
+        """Title and lede words: the candidates for rare-word index keys."""
+        return frozenset(w for w in (*self.title_words, *self.text_content[:LEDE_WORDS])
+                         if len(w) > 2 and not w.isdigit())
+
+    @functools.cached_property
+    def text_signature(self) -> tuple[int, ...]:
+        """MinHash of the text's word pairs (index keys)."""
+        return tuple(_text_signature(self.text_pairs)) if self.text_pairs else ()
+
+
+_NOT_RAW = FUNCTION_WORDS | {_BREAK}
 
 
 def fingerprint(title: str, text: str) -> Fingerprint:
@@ -239,29 +276,19 @@ def fingerprint(title: str, text: str) -> Fingerprint:
     grams = frozenset(key[i:i + 3] for i in range(max(len(key) - 2, 1))) if key else frozenset()
     x_tokens = words(text[:TEXT_WORDS * 10])[:TEXT_WORDS]
     x_all = content_words(x_tokens)
-    t_numbers = _numbers(t_tokens)
-    all_numbers = t_numbers | _numbers(x_tokens)
     x_words = x_all if len(x_tokens) >= MIN_TEXT_WORDS else []
-    pairs = _pair_hashes(x_words)
     dates = frozenset((int(d), int(m)) for d, m in _DATE_MENTION.findall(text[:3000])
                       if 1 <= int(d) <= 31 and 1 <= int(m) <= 12) if x_words else frozenset()
     return Fingerprint(
         title_key=key,
         title_words=frozenset(t_words),
         title_grams=grams,
-        title_numbers=t_numbers,
-        title_places=_places(t_tokens, TITLE_PLACE_MARKERS),
         has_text=bool(x_words),
-        text_pairs=frozenset(pairs),
-        text_places=_places(x_tokens, PLACE_MARKERS) if x_words else frozenset(),
+        text_pairs=frozenset(_pair_hashes(x_words)),
         dates=dates,
-        all_words=frozenset(t_words).union(x_all),
-        all_numbers=all_numbers,
-        raw_words=frozenset(w for w in (*t_tokens, *x_tokens)
-                            if w not in FUNCTION_WORDS and w != _BREAK),
-        key_words=frozenset(w for w in (*t_words, *x_all[:LEDE_WORDS])
-                            if len(w) > 2 and not w.isdigit()),
-        text_signature=tuple(_text_signature(pairs)) if pairs else (),
+        title_tokens=tuple(t_tokens),
+        text_tokens=tuple(x_tokens),
+        text_content=tuple(x_all),
     )
 
 

@@ -12,7 +12,7 @@ import json
 import sqlite3
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -112,8 +112,9 @@ class Grouper:
         self.hot: set[int] = set()  # keys seen with too many items (see _by_keys)
 
     def remember(self, item_id: int, fp: dedupe.Fingerprint) -> None:
-        # what comparing needs: the index-only fields are not kept
-        self._fps[item_id] = replace(fp, key_words=frozenset(), text_signature=())
+        fp.__dict__.pop("key_words", None)  # what comparing needs: index fields are not kept
+        fp.__dict__.pop("text_signature", None)
+        self._fps[item_id] = fp
         if len(self._fps) > _CACHE_SIZE:
             self._fps.popitem(last=False)
 
