@@ -220,3 +220,20 @@ def test_a_story_stops_growing_by_similarity_at_the_cap(tmp_path: Path) -> None:
     rows = store._rows("SELECT story_id FROM items WHERE source_id='late'")
     assert rows[0]["story_id"] == stories[0]
     store.close()
+
+
+def test_split_works_whichever_item_began_the_story(tmp_path: Path) -> None:
+    from aggregator.types import StoryOverride
+
+    for first, second in (("a", "b"), ("b", "a")):
+        store = Store(tmp_path / f"{first}.db")
+        title = "Petugas Padamkan Kebakaran di Tambora"
+        for n, src in enumerate((first, second)):  # the story begins with the later item
+            store.ingest(src, [(item(src, f"https://{src}/1", title, TEXT, 1 - n), "x", 1)],
+                         T0)
+        assert story_of(store, "https://a/1") == story_of(store, "https://b/1")
+        split = StoryOverride("split", ("https://a/1", "https://b/1"))
+        assert store.configure_dedupe(S, [split])  # something was done
+        assert story_of(store, "https://a/1") != story_of(store, "https://b/1")
+        assert store.configure_dedupe(S, [split]) == []  # and it is done once
+        store.close()

@@ -495,12 +495,18 @@ class Store:
         return []
 
     def _force_split(self, o: StoryOverride, at: str) -> list[str]:
-        """Every listed item but the first of each story leaves it for a story of its own."""
+        """Of the listed items in one story, one stays: the item the story's id derives from
+        (its first item), else the earliest listed. Every other leaves for a story of its own."""
         done: list[str] = []
+        rows = self._resolve(o.items)
         kept: dict[str, int] = {}
-        for r in self._resolve(o.items):
-            if r["story_id"] not in kept:
+        for r in rows:  # the story's own first item, when it is listed
+            if story_uid(r["uid"]) == r["story_id"]:
                 kept[r["story_id"]] = r["id"]
+        for r in rows:  # else the earliest
+            kept.setdefault(r["story_id"], r["id"])
+        for r in rows:
+            if kept[r["story_id"]] == r["id"]:
                 continue
             own = story_uid(r["uid"])
             execute = self.db.conn.execute
