@@ -295,10 +295,9 @@ def fingerprint(title: str, text: str) -> Fingerprint:
 # --- blocking keys (the index) ------------------------------------------------------------
 
 _MASK = (1 << 63) - 1
-_PRIME = (1 << 61) - 1
-# MinHash bands: (bands, rows per band). More rows: fewer chance collisions of unrelated items
+# MinHash bands over word pairs: (bands, rows per band). Titles have none: their rare words are
+# better keys. More rows: fewer chance collisions of unrelated items
 # that share common words, at the cost of recall, which the rare-word keys carry.
-TITLE_BANDS, TITLE_ROWS = 0, 2  # titles are short: their rare words are better keys
 TEXT_BANDS, TEXT_ROWS = 8, 2
 
 
@@ -310,31 +309,6 @@ def _h(value: str) -> int:
     x = (x * 0xFF51AFD7ED558CCD) & 0xFFFFFFFFFFFFFFFF
     x ^= x >> 33
     return x
-
-
-def _coefficients(n: int, seed: int) -> list[tuple[int, int]]:
-    out, x = [], seed
-    for _ in range(n):
-        x = (x * 6364136223846793005 + 1442695040888963407) & 0xFFFFFFFFFFFFFFFF
-        a = (x >> 3) % (_PRIME - 1) + 1
-        x = (x * 6364136223846793005 + 1442695040888963407) & 0xFFFFFFFFFFFFFFFF
-        out.append((a, (x >> 3) % _PRIME))
-    return out
-
-
-_PERMS = _coefficients(16, 20261126)
-
-
-@functools.lru_cache(maxsize=100_000)
-def _permuted(word: str) -> tuple[int, ...]:
-    x = _h(word)
-    return tuple((a * x + b) % _PRIME for a, b in _PERMS)
-
-
-def _title_signature(tokens: Iterable[str]) -> list[int]:
-    """MinHash over the title's words: few words, so real permutations are cheap (and each
-    word's values are computed once)."""
-    return [min(column) for column in zip(*(_permuted(t) for t in tokens), strict=True)]
 
 
 def _pair_hashes(words: Sequence[str]) -> list[int]:
@@ -414,9 +388,6 @@ def blocking_keys(fp: Fingerprint) -> list[int]:
     keys: list[int] = []
     if fp.title_key:
         keys.append((_h("title\n" + fp.title_key) & _MASK) - (1 << 62))
-    if TITLE_BANDS and len(fp.title_words) >= 2:
-        sig = _title_signature(fp.title_words)[:TITLE_BANDS * TITLE_ROWS]
-        keys.extend(_band_keys(1, sig, TITLE_ROWS))
     if TEXT_BANDS and fp.has_text:
         keys.extend(_band_keys(2, fp.text_signature, TEXT_ROWS))
     return sorted(set(keys))
