@@ -86,6 +86,8 @@ MAX_CANDIDATES = 20  # compared per new item at most: those sharing the most key
 
 
 def _fold(text: str) -> str:
+    if text.isascii():  # most text: NFKC changes nothing, case-folding is lower()
+        return text.lower()
     text = unicodedata.normalize("NFKC", text).casefold()
     return text.replace("\u2019", "'")
 
@@ -123,15 +125,42 @@ def _number(token: str) -> str:
     return token.replace(".", "").replace(",", ".")
 
 
+_PUNCTUATION = dict.fromkeys('.,;:!?()"', _BREAK)
+_SEPARATED_NUMBER = re.compile(r"[0-9][.,][0-9]")
+
+
 def words(text: str) -> list[str]:
     """Folded words and numbers ("1.000" -> "1000"), in order, stop words kept, punctuation
     as `_BREAK`."""
-    return [_number(w) if w[0].isdigit() else (w if w[0].isalpha() else _BREAK)
-            for w in _WORD.findall(_fold(text))]
+    folded = _fold(text)
+    tokens = _WORD.findall(folded)
+    # at C speed: punctuation -> _BREAK, a word stays as it is
+    out: list[str] = list(map(_PUNCTUATION.get, tokens, tokens))
+    if _SEPARATED_NUMBER.search(folded):
+        out = [_number(w) if w[0].isdigit() else w for w in out]
+    return out
+
+
+_CONTENT: dict[str, str] = {}  # token -> its stemmed content word, "" for a stop word
+_CONTENT_LIMIT = 300_000  # distinct tokens remembered (a long-running process sees more)
+
+
+def _content_word(token: str) -> str:
+    word = stem(token) if token not in STOP_WORDS and (len(token) > 1 or token.isdigit()) \
+        else ""
+    if len(_CONTENT) >= _CONTENT_LIMIT:
+        _CONTENT.clear()
+    _CONTENT[token] = word
+    return word
 
 
 def content_words(tokens: Iterable[str]) -> list[str]:
-    return [stem(w) for w in tokens if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())]
+    """Stemmed words without stop words, single letters or punctuation, in order."""
+    tokens = tokens if isinstance(tokens, list) else list(tokens)
+    found = list(map(_CONTENT.get, tokens))
+    if None in found:
+        found = [_content_word(t) if w is None else w for w, t in zip(found, tokens, strict=True)]
+    return list(filter(None, found))
 
 
 def _places(tokens: Sequence[str], markers: frozenset[str]) -> frozenset[tuple[str, ...]]:
@@ -255,8 +284,8 @@ class Fingerprint:
     @functools.cached_property
     def key_words(self) -> frozenset[str]:
         """Title and lede words: the candidates for rare-word index keys."""
-        return frozenset(w for w in (*self.title_words, *self.text_content[:LEDE_WORDS])
-                         if len(w) > 2 and not w.isdigit())
+        found = self.title_words.union(self.text_content[:LEDE_WORDS])
+        return frozenset(w for w in found if len(w) > 2 and not w.isdigit())
 
     @functools.cached_property
     def text_signature(self) -> tuple[int, ...]:
@@ -273,7 +302,8 @@ def fingerprint(title: str, text: str) -> Fingerprint:
     t_tokens = words(title)
     t_words = content_words(t_tokens)
     key = " ".join(t_words)
-    grams = frozenset(key[i:i + 3] for i in range(max(len(key) - 2, 1))) if key else frozenset()
+    grams = frozenset(map("".join, zip(key, key[1:], key[2:], strict=False))) if len(key) > 2 else \
+        frozenset((key,) if key else ())
     x_tokens = words(text[:TEXT_WORDS * 10])[:TEXT_WORDS]
     x_all = content_words(x_tokens)
     x_words = x_all if len(x_tokens) >= MIN_TEXT_WORDS else []
@@ -298,7 +328,7 @@ _MASK = (1 << 63) - 1
 # MinHash bands over word pairs: (bands, rows per band). Titles have none: their rare words are
 # better keys. More rows: fewer chance collisions of unrelated items
 # that share common words, at the cost of recall, which the rare-word keys carry.
-TEXT_BANDS, TEXT_ROWS = 8, 2
+TEXT_BANDS, TEXT_ROWS = 8, 2  # 16 bins: a power of two (see _text_signature)
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -312,33 +342,38 @@ def _h(value: str) -> int:
 
 
 def _pair_hashes(words: Sequence[str]) -> list[int]:
-    """A stable 64-bit hash of each pair of consecutive words."""
-    hashes = [_h(w) for w in words]
-    out = []
-    for first, second in itertools.pairwise(hashes):
-        x = ((first * 0x9E3779B97F4A7C15) ^ second) & 0xFFFFFFFFFFFFFFFF
-        out.append(((x ^ (x >> 32)) * 0xD6E8FEB86659FD93) & 0xFFFFFFFFFFFFFFFF)
-    return out
+    """A stable 64-bit hash of each pair of consecutive words. CPython's hash of a tuple of
+    ints is not salted per process (only str and bytes hashes are), so it is stable across
+    processes and runs; `tests/test_dedupe.py` pins known values, should a Python release
+    change it."""
+    hashes = list(map(_h, words))
+    return list(map(hash, itertools.pairwise(hashes)))
 
 
 def _text_signature(pairs: Iterable[int]) -> list[int]:
     """One-permutation MinHash over the text's word pairs (shingles: unrelated texts on one
-    topic share words, rarely pairs): the minimum pair hash per bin."""
+    topic share words, rarely pairs): the smallest pair hash in each of 16 bins, a bin being
+    a hash's top four bits (the best mixed)."""
     bins = TEXT_BANDS * TEXT_ROWS
-    sig = [_MASK] * bins
-    for x in pairs:
-        slot = x % bins
-        v = x >> 5
-        if v < sig[slot]:
-            sig[slot] = v
+    sig: list[int | None] = [None] * bins
+    left = bins
+    for x in sorted(pairs):
+        slot = (x >> 59) & (bins - 1)
+        if sig[slot] is None:
+            sig[slot] = x
+            left -= 1
+            if not left:
+                break
     # densify: an empty bin borrows from the next filled one, so short texts still band
-    filled = [i for i in range(bins) if sig[i] != _MASK]
-    if filled and len(filled) < bins:
-        for i in range(bins):
-            if sig[i] == _MASK:
-                j = next((f for f in filled if f > i), filled[0])
-                sig[i] = sig[j] ^ (i * 0x9E3779B97F4A7C15 & _MASK)
-    return sig
+    filled = [i for i in range(bins) if sig[i] is not None]
+    out = [_MASK] * bins
+    for i in range(bins):
+        value = sig[i]
+        if value is None:
+            j = next((f for f in filled if f > i), filled[0])
+            value = (sig[j] or 0) ^ (i * 0x9E3779B97F4A7C15 & _MASK)
+        out[i] = value
+    return out
 
 
 def _band_keys(kind: int, sig: Sequence[int], rows: int) -> list[int]:

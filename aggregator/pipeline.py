@@ -4,8 +4,9 @@ that source's report (one broken source never stops the others).
 Fetching is asynchronous (many sources at once, politely per host). Feed parsing is CPU-bound
 (feedparser) and runs in a pool of worker processes so that a poll uses every core. HTML pages
 are parsed in-process (lexbor takes about a millisecond a page) because pagination and article
-pages need the result before the next fetch. Storing happens in the calling process, one
-transaction per source.
+pages need the result before the next fetch. Storing happens in the calling process, on one
+thread: each source is one savepoint, and a poll's writes are committed in groups
+(`Store.begin_group`).
 """
 
 from __future__ import annotations
@@ -151,6 +152,7 @@ class _StoreThread:
         self.store = store
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self.pending: list[FetchRecord] = []
+        self.executor.submit(store.begin_group).result()  # one poll's writes share commits
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -173,7 +175,10 @@ class _StoreThread:
         await self.call(self.store.robots_put, origin, status, body, at)
 
     def close(self) -> None:
-        self.executor.shutdown(wait=True)
+        try:
+            self.executor.submit(self.store.end_group).result()
+        finally:
+            self.executor.shutdown(wait=True)
 
 
 class Poller:

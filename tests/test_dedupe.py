@@ -132,6 +132,16 @@ def test_blocking_keys_are_the_same_in_every_process() -> None:
     assert len(outs) == 1 and outs.pop().count(",") >= 8
 
 
+def test_blocking_keys_are_the_same_in_every_python_release() -> None:
+    """Pinned: word-pair hashes use CPython's (unsalted) tuple-of-ints hash. Should a release
+    change it, stored keys would stop meeting new ones until the recent days are re-filed."""
+    assert dedupe.blocking_keys(dedupe.fingerprint("Petugas Padamkan Kebakaran di Tambora",
+                                                   TEXT)) == [
+        -4407250179292986252, -3356693049558130373, -1510835452601754989,
+        -1495144858955587986, 359906088066203035, 1745977302850042148, 2451356463414420022,
+        4368544810029220095, 4564314728286277760]
+
+
 # --- the store ------------------------------------------------------------------------------
 
 def item(source: str, link: str, title: str, text: str, hours: float = 0.0) -> Item:

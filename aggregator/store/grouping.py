@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aggregator import dedupe
 from aggregator.normalize.keys import story_uid
+from aggregator.store.index import KeyIndex, WordCounts
 from aggregator.types import DedupeSettings, Item, StoryOverride
 
 EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC)
@@ -110,6 +111,8 @@ class Grouper:
         self.overrides: tuple[StoryOverride, ...] = ()
         self._fps: OrderedDict[int, dedupe.Fingerprint] = OrderedDict()
         self.hot: set[int] = set()  # keys seen with too many items (see _by_keys)
+        self.index = KeyIndex(conn)
+        self.words = WordCounts(conn)
 
     def remember(self, item_id: int, fp: dedupe.Fingerprint) -> None:
         fp.__dict__.pop("key_words", None)  # what comparing needs: index fields are not kept
@@ -160,13 +163,7 @@ class Grouper:
         than `HOT_BUCKET` items there is not telling anything: it is dropped, and from then on
         neither asked nor filed by this process (synthetic or templated feeds, a boilerplate
         sentence every item of a portal carries)."""
-        found: dict[int, list[tuple[int, int]]] = {}
-        for chunk in chunks(sorted(set(keys) - self.hot), 500):
-            marks = ",".join("?" * len(chunk))
-            for key, day, item_id in self.conn.execute(
-                    f"SELECT key, day, item_id FROM dedupe_keys WHERE key IN ({marks}) "
-                    f"AND day BETWEEN ? AND ?", (*chunk, *days)):
-                found.setdefault(key, []).append((day, item_id))
+        found = self.index.lookup(set(keys) - self.hot, *days)
         for key in [k for k, rows in found.items() if len(rows) > HOT_BUCKET]:
             self.hot.add(key)
             del found[key]
@@ -178,24 +175,6 @@ class Grouper:
             sizes[story] = 0 if story in plan.new_stories else self.conn.execute(
                 "SELECT COUNT(*) FROM items WHERE story_id=?", (story,)).fetchone()[0]
         return sizes[story]
-
-    def frequencies(self, words: Iterable[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for chunk in chunks(sorted({*words, dedupe.TOTAL}), 500):
-            marks = ",".join("?" * len(chunk))
-            found.update(self.conn.execute(
-                f"SELECT word, n FROM dedupe_words WHERE word IN ({marks})", chunk))
-        return found
-
-    def count_words(self, fps: Iterable[dedupe.Fingerprint]) -> None:
-        counts: dict[str, int] = {dedupe.TOTAL: 0}
-        for fp in fps:
-            counts[dedupe.TOTAL] += 1
-            for w in fp.key_words:
-                counts[w] = counts.get(w, 0) + 1
-        self.conn.executemany(
-            "INSERT INTO dedupe_words (word, n) VALUES (?, ?) "
-            "ON CONFLICT (word) DO UPDATE SET n = n + excluded.n", sorted(counts.items()))
 
     def plan(self, scope: str, entries: Sequence[Item], uids: Sequence[str],
              fps: Sequence[dedupe.Fingerprint], keys: Sequence[list[int]],

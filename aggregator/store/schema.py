@@ -101,13 +101,28 @@ CREATE TABLE robots (
 );
 """),
     (2, """
+-- dedupe.index_keys of the recent days, by key (store/index.py)
 CREATE TABLE dedupe_keys (
-    key INTEGER NOT NULL,  -- dedupe.blocking_keys: the title, MinHash bands
+    key INTEGER NOT NULL,  -- the title, MinHash bands, rare words
     day INTEGER NOT NULL,  -- the item's published day (days since 1970-01-01 UTC)
     item_id INTEGER NOT NULL,
     PRIMARY KEY (key, day, item_id)
 ) WITHOUT ROWID;
 CREATE INDEX dedupe_keys_item ON dedupe_keys (item_id);
+
+-- the days before store_meta.dedupe_horizon, by day
+CREATE TABLE dedupe_keys_old (
+    day INTEGER NOT NULL,
+    key INTEGER NOT NULL,
+    item_id INTEGER NOT NULL,
+    PRIMARY KEY (day, key, item_id)
+) WITHOUT ROWID;
+CREATE INDEX dedupe_keys_old_item ON dedupe_keys_old (item_id);
+
+CREATE TABLE store_meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
 
 -- how many items have each title or lede word (dedupe.rare_words picks index keys by it)
 CREATE TABLE dedupe_words (

@@ -1,0 +1,141 @@
+"""The dedupe index in SQLite: the items filed under each key (`dedupe.index_keys`), and how
+many items have each word (`dedupe.rare_words` ranks words by it). Part of the store adapter.
+
+Keys live in two tables, so that filing a new item writes few database pages:
+- `dedupe_keys`, ordered by key, holds the recent days: those a new item is compared with.
+  It stays small (a few days of items), so it stays in the page cache and a batch's keys
+  share its pages.
+- `dedupe_keys_old`, ordered by day, takes each day as it leaves the recent table: rows are
+  appended at its end. Only an item dated that far back (the back catalogue of a newly added
+  source) looks there, one seek per day and key.
+One key-ordered table of every day would put each new key on a page of its own: about 17 page
+writes per item at a million items, which made the commit the largest cost of ingesting.
+
+Word counts are added up in memory and written every `WordCounts.FLUSH_ITEMS` items (and when
+the store closes): each update would dirty a page of the vocabulary per word. A count lost with
+a killed process only makes a word look a little rarer than it is.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from aggregator import dedupe
+
+RECENT_MARGIN_DAYS = 3  # the recent table keeps this many days beyond the dedupe window
+_CHUNK = 500  # `?` per statement
+Row = tuple[int, int, int]  # (key, day, item id)
+
+
+def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterable[Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+class KeyIndex:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def horizon(self) -> int:
+        """The first day the recent table holds (read each time: another process may have
+        moved it)."""
+        row = self.conn.execute(
+            "SELECT value FROM store_meta WHERE name='dedupe_horizon'").fetchone()
+        return int(row[0]) if row else 0
+
+    def advance(self, today: int, window_hours: float) -> None:
+        """Move the days a new item of `today` is no longer compared with to the old table."""
+        keep = int(window_hours // 24) + 1 + RECENT_MARGIN_DAYS
+        new = today - keep
+        if new <= self.horizon():
+            return
+        self.conn.execute(
+            "INSERT OR IGNORE INTO dedupe_keys_old (day, key, item_id) SELECT day, key, item_id "
+            "FROM dedupe_keys WHERE day < ? ORDER BY day, key, item_id", (new,))
+        self.conn.execute("DELETE FROM dedupe_keys WHERE day < ?", (new,))
+        self.conn.execute("INSERT OR REPLACE INTO store_meta (name, value) "
+                          "VALUES ('dedupe_horizon', ?)", (str(new),))
+
+    def file(self, rows: Sequence[Row]) -> None:
+        horizon = self.horizon()
+        recent = sorted(r for r in rows if r[1] >= horizon)
+        old = sorted((day, key, item) for key, day, item in rows if day < horizon)
+        if recent:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO dedupe_keys (key, day, item_id) VALUES (?, ?, ?)", recent)
+        if old:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO dedupe_keys_old (day, key, item_id) VALUES (?, ?, ?)",
+                old)
+
+    def remove(self, item_id: int) -> None:
+        self.conn.execute("DELETE FROM dedupe_keys WHERE item_id=?", (item_id,))
+        self.conn.execute("DELETE FROM dedupe_keys_old WHERE item_id=?", (item_id,))
+
+    def lookup(self, keys: Iterable[int], first: int, last: int
+               ) -> dict[int, list[tuple[int, int]]]:
+        """key -> [(day, item id)] of the items filed under it from day `first` to `last`."""
+        wanted = sorted(set(keys))
+        found: dict[int, list[tuple[int, int]]] = {}
+        horizon = self.horizon()
+        if last >= horizon:
+            low = max(first, horizon)
+            for chunk in _chunks(wanted):
+                marks = ",".join("?" * len(chunk))
+                for key, day, item_id in self.conn.execute(
+                        f"SELECT key, day, item_id FROM dedupe_keys WHERE key IN ({marks}) "
+                        f"AND day BETWEEN ? AND ?", (*chunk, low, last)):
+                    found.setdefault(key, []).append((day, item_id))
+        if first < horizon:
+            days = ",".join(str(d) for d in range(first, min(last, horizon - 1) + 1))
+            for chunk in _chunks(wanted):
+                marks = ",".join("?" * len(chunk))
+                for day, key, item_id in self.conn.execute(
+                        f"SELECT day, key, item_id FROM dedupe_keys_old WHERE day IN ({days}) "
+                        f"AND key IN ({marks})", chunk):
+                    found.setdefault(key, []).append((day, item_id))
+        return found
+
+
+class WordCounts:
+    """How many items have each title or lede word (`Fingerprint.key_words`); the count of
+    `dedupe.TOTAL` is the number of items counted."""
+
+    FLUSH_ITEMS = 2_000
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.pending: Counter[str] = Counter()
+
+    def get(self, words: Iterable[str]) -> dict[str, int]:
+        wanted = sorted({*words, dedupe.TOTAL})
+        found: dict[str, int] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start:start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.update(self.conn.execute(
+                f"SELECT word, n FROM dedupe_words WHERE word IN ({marks})", chunk))
+        if self.pending:
+            for w in wanted:
+                if (extra := self.pending.get(w)) is not None:
+                    found[w] = found.get(w, 0) + extra
+        return found
+
+    def add(self, fps: Iterable[dedupe.Fingerprint]) -> None:
+        """Count items' words; written out with the caller's transaction now and then."""
+        pending = self.pending
+        for fp in fps:
+            pending[dedupe.TOTAL] += 1
+            pending.update(fp.key_words)
+        if pending[dedupe.TOTAL] >= self.FLUSH_ITEMS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        self.conn.executemany(
+            "INSERT INTO dedupe_words (word, n) VALUES (?, ?) "
+            "ON CONFLICT (word) DO UPDATE SET n = n + excluded.n", sorted(self.pending.items()))
+        self.pending.clear()

@@ -1,0 +1,156 @@
+"""The dedupe index tables (store/index.py) and grouped commits, in real SQLite files: days
+move from the recent, key-ordered table to the old, day-ordered one; lookups see both; word
+counts are buffered and survive a close; a group's commits are visible to other connections
+only when made, and one failing write in a group loses nothing else."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator import dedupe
+from aggregator.errors import StoreError
+from aggregator.normalize.keys import content_hash
+from aggregator.store import Store
+from aggregator.store.grouping import day_number
+from aggregator.store.index import RECENT_MARGIN_DAYS, KeyIndex, WordCounts
+from aggregator.types import Item
+
+T0 = datetime(2026, 3, 16, 2, 0, tzinfo=UTC)
+TODAY = day_number(T0)
+TEXT = ("Petugas Suku Dinas Penanggulangan Kebakaran Jakarta Barat memadamkan kebakaran rumah "
+        "tinggal di Jalan Angke Indah, Kelurahan Angke, Kecamatan Tambora, Senin (16/3). "
+        "Sebanyak 12 unit mobil pemadam dikerahkan dan api padam dalam satu jam. Tidak ada "
+        "korban jiwa; kebakaran diduga akibat korsleting listrik di lantai dua rumah itu.")
+
+
+def tables(store: Store) -> tuple[set[tuple[int, int, int]], set[tuple[int, int, int]]]:
+    conn = store.db.conn
+    return (set(conn.execute("SELECT key, day, item_id FROM dedupe_keys")),
+            set(conn.execute("SELECT key, day, item_id FROM dedupe_keys_old")))
+
+
+def test_days_leave_the_recent_table_and_are_still_found(tmp_path: Path) -> None:
+    store = Store(tmp_path / "a.db")
+    index = KeyIndex(store.db.conn)
+    rows = [(7, TODAY - d, 100 + d) for d in range(15)] + [(8, TODAY, 1)]
+    with store.transaction():
+        index.file(rows)
+    assert tables(store) == (set(rows), set())  # no horizon yet: everything is recent
+    with store.transaction():
+        index.advance(TODAY, window_hours=96)
+    keep = 96 // 24 + 1 + RECENT_MARGIN_DAYS
+    assert index.horizon() == TODAY - keep
+    recent, old = tables(store)
+    assert recent == {r for r in rows if r[1] >= TODAY - keep}
+    assert old == {r for r in rows if r[1] < TODAY - keep} and old
+    # a lookup across the horizon sees both tables, only within its days
+    found = index.lookup([7, 8, 9], TODAY - 12, TODAY - 2)
+    assert sorted(found[7]) == sorted((TODAY - d, 100 + d) for d in range(2, 13))
+    assert 8 not in found and 9 not in found
+    # an item dated before the horizon is filed in the old table directly, and removed from both
+    with store.transaction():
+        index.file([(9, TODAY - 30, 5), (9, TODAY, 5)])
+        assert index.lookup([9], TODAY - 31, TODAY) == {9: [(TODAY, 5), (TODAY - 30, 5)]}
+        index.remove(5)
+    assert index.lookup([9], TODAY - 31, TODAY) == {}
+    # advancing to the same day again moves nothing
+    with store.transaction():
+        index.advance(TODAY, window_hours=96)
+    assert tables(store) == (recent, old)
+    store.close()
+
+
+def item(source: str, link: str, title: str, text: str, when: datetime) -> Item:
+    content = f"<p>{text}</p>"
+    return Item(source_id=source, key=f"link:{link}", link=link, title=title, summary="",
+                content=content, author=None, published=when, updated=None,
+                dated_by="source", views=None, categories=(), image=None,
+                content_hash=content_hash(title, content))
+
+
+def story(store: Store, link: str) -> str:
+    return str(store._rows("SELECT story_id FROM items WHERE link=?", (link,))[0]["story_id"])
+
+
+def test_copies_group_on_both_sides_of_the_horizon(tmp_path: Path) -> None:
+    """Through the real ingest: a copy a day later groups with its original whether both
+    are recent or both are old (a new source's back catalogue, after the days moved)."""
+    store = Store(tmp_path / "a.db")
+    old = T0 - timedelta(days=40)
+    store.ingest("s1", [(item("s1", "https://a/old", "Kebakaran Rumah di Tambora", TEXT, old),
+                         "x", 1)], old)
+    store.ingest("s1", [(item("s1", "https://a/new", "Kebakaran Rumah di Tambora", TEXT, T0),
+                         "x", 1)], T0)  # moves the old days out of the recent table
+    assert KeyIndex(store.db.conn).horizon() > day_number(old)
+    recent, old_rows = tables(store)
+    assert old_rows and recent
+    store.ingest("s2", [(item("s2", "https://b/old", "Rumah Terbakar di Tambora", TEXT,
+                              old + timedelta(hours=20)), "y", 1)], T0)
+    store.ingest("s2", [(item("s2", "https://b/new", "Rumah Terbakar di Tambora", TEXT,
+                              T0 + timedelta(hours=20)), "y", 1)], T0 + timedelta(hours=21))
+    assert story(store, "https://a/old") == story(store, "https://b/old")
+    assert story(store, "https://a/new") == story(store, "https://b/new")
+    assert story(store, "https://a/old") != story(store, "https://a/new")
+    store.close()
+
+
+def test_word_counts_are_buffered_and_written_on_close(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    store = Store(path)
+    fp = dedupe.fingerprint("Kebakaran Rumah di Tambora", TEXT)
+    word = sorted(fp.key_words)[0]
+    counts = store.grouper.words
+    counts.add([fp, fp])
+    assert counts.get([word])[word] == 2 and counts.get([])[dedupe.TOTAL] == 2
+    assert store.db.conn.execute("SELECT COUNT(*) FROM dedupe_words").fetchone()[0] == 0
+    store.close()
+    store = Store(path)
+    assert store.grouper.words.get([word]) == {word: 2, dedupe.TOTAL: 2}
+    store.close()
+
+
+def test_word_counts_flush_every_so_many_items(tmp_path: Path) -> None:
+    store = Store(tmp_path / "a.db")
+    counts = WordCounts(store.db.conn)
+    counts.FLUSH_ITEMS = 3
+    fp = dedupe.fingerprint("Kebakaran Rumah di Tambora", TEXT)
+    with store.transaction():
+        counts.add([fp, fp])
+        assert not store.db.conn.execute("SELECT * FROM dedupe_words").fetchall()
+        counts.add([fp])
+    assert dict(store.db.conn.execute("SELECT word, n FROM dedupe_words"))[dedupe.TOTAL] == 3
+    assert not counts.pending
+    store.close()
+
+
+def test_a_group_commits_in_steps_and_a_failed_write_loses_only_itself(tmp_path: Path
+                                                                         ) -> None:
+    path = tmp_path / "a.db"
+    store = Store(path)
+    store.GROUP_ITEMS = 3
+    other = sqlite3.connect(path)
+
+    def visible() -> int:
+        return int(other.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    store.begin_group()
+    for n in range(2):
+        store.ingest("s1", [(item("s1", f"https://a/{n}", f"Judul {n}", "", T0), "x", 1)], T0)
+    assert visible() == 0  # not committed yet
+    store.ingest("s1", [(item("s1", "https://a/2", "Judul 2", "", T0), "x", 1)], T0)
+    assert visible() == 3  # the third item reached GROUP_ITEMS
+    store.ingest("s1", [(item("s1", "https://a/3", "Judul 3", "", T0), "x", 1)], T0)
+    store.db.conn.execute("CREATE TEMP TRIGGER boom BEFORE INSERT ON items "
+                          "WHEN NEW.title = 'boom' BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    with pytest.raises(StoreError, match="disk says no"):
+        store.ingest("s1", [(item("s1", "https://a/4", "boom", "", T0), "x", 1)], T0)
+    store.ingest("s1", [(item("s1", "https://a/5", "Judul 5", "", T0), "x", 1)], T0)
+    store.end_group()
+    assert visible() == 5
+    assert other.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    other.close()
+    store.close()
