@@ -26,6 +26,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from aggregator.types import DedupeSettings
 
@@ -72,7 +73,9 @@ _DATE_MENTION = re.compile(r"\((\d{1,2})/(\d{1,2})(?:/\d{2,4})?\)")
 TEXT_WORDS = 200  # the lede and first paragraphs carry the story; the rest is boilerplate
 MIN_TEXT_WORDS = 20  # shorter text counts as no text (a listing's one-line teaser)
 LEDE_WORDS = 25  # content words of the text that, with the title's, can be index keys
-RARE_WORDS = 8  # an item is filed under this many of its rarest title and lede words
+RARE_WORDS = 8  # an item is filed under this many of its rarest title and lede words: place
+# names, people and specific nouns, the words two copies of a story share whatever else was
+# edited (ties broken by a stable hash)
 TOTAL = ""  # the word-count entry that counts the items themselves
 
 
@@ -396,25 +399,22 @@ def word_key(word: str) -> int:
     return (_h("word\n" + word) & _MASK) - (1 << 62)
 
 
-def rare_words(fp: Fingerprint, frequency: Mapping[str, int]) -> list[str]:
-    """The item's rarest title and lede words by `frequency` (how many stored items have each
-    word), ties broken by a stable hash: place names, people and specific nouns, the words two
-    copies of a story share whatever else was edited."""
+class IndexKeys(NamedTuple):
+    filing: list[int]  # the keys an item is stored under: its title, bands, rarest words
+    query: list[int]  # the keys it looks up: its title, bands and every title and lede word
+    strong: frozenset[int]  # its title and bands: one shared weighs MIN_KEY_WEIGHT
+
+
+def index_keys(fp: Fingerprint, frequency: Mapping[str, int]) -> IndexKeys:
+    """The keys of an item in the index: a stored item filed under one of the new item's
+    query keys is a candidate."""
+    bands = frozenset(blocking_keys(fp))
     limit = common_count(frequency)
     ranked = sorted((w for w in fp.key_words if frequency.get(w, 0) <= limit),
                     key=lambda w: (frequency.get(w, 0), _h(w)))
-    return ranked[:RARE_WORDS]
-
-
-def index_keys(fp: Fingerprint, frequency: Mapping[str, int]) -> tuple[list[int], list[int]]:
-    """(filing, query): the keys an item is stored under (its title, MinHash bands and rarest
-    words), and the keys it looks up (its own bands, and every title and lede word: a stored
-    item filed under one of them is a candidate)."""
-    bands = blocking_keys(fp)
-    filing = sorted(set(bands).union(word_key(w) for w in rare_words(fp, frequency)))
-    query = sorted(set(bands).union(word_key(w) for w in fp.key_words
-                                    if frequency.get(w, 0) <= common_count(frequency)))
-    return filing, query
+    filing = sorted(bands.union(map(word_key, ranked[:RARE_WORDS])))
+    query = sorted(bands.union(map(word_key, ranked)))
+    return IndexKeys(filing, query, bands)
 
 
 def blocking_keys(fp: Fingerprint) -> list[int]:

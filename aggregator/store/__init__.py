@@ -378,9 +378,8 @@ class Store:
         frequency = self.grouper.words.get(w for fp in fps for w in fp.key_words)
         hot = self.grouper.hot
         both = [dedupe.index_keys(fp, frequency) for fp in fps]
-        keys = [[k for k in filing if k not in hot] for filing, _ in both]
-        plan = self.grouper.plan(scope, items, uids, fps, keys, [query for _, query in both],
-                                 at)
+        keys = [[k for k in ik.filing if k not in hot] for ik in both]
+        plan = self.grouper.plan(scope, items, uids, fps, keys, both, at)
         self.grouper.words.add(fps)
         rows: list[tuple[Any, ...]] = []
         for n, (item, agency, priority) in enumerate(entries):
@@ -448,7 +447,8 @@ class Store:
         execute = self.db.conn.execute
         self.grouper.index.remove(item_id)
         frequency = self.grouper.words.get(fp.key_words)
-        self.grouper.index.file([(k, day, item_id) for k in dedupe.index_keys(fp, frequency)[0]])
+        self.grouper.index.file([(k, day, item_id)
+                                 for k in dedupe.index_keys(fp, frequency).filing])
         execute("UPDATE items SET indexed=1 WHERE id=?", (item_id,))
 
     def index_backlog(self, batch: int = 2000) -> int:

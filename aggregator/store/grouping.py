@@ -178,9 +178,10 @@ class Grouper:
 
     def plan(self, scope: str, entries: Sequence[Item], uids: Sequence[str],
              fps: Sequence[dedupe.Fingerprint], keys: Sequence[list[int]],
-             queries: Sequence[list[int]], at: str) -> Plan:
+             index_keys: Sequence[dedupe.IndexKeys], at: str) -> Plan:
         """Decide the story of each new item of one batch (in order). `keys` are the items'
-        filing keys, `queries` the keys they look up."""
+        filing keys (without hot ones)."""
+        queries = [ik.query for ik in index_keys]
         settings = self.settings
         window = timedelta(hours=settings.window_hours)
         days = (day_number(min(i.published for i in entries) - window),
@@ -188,12 +189,11 @@ class Grouper:
         by_link = self._by_link([i.link for i in entries if i.link])
         by_key = self._by_keys([k for ks in queries for k in ks], days)
         reach = int(settings.window_hours // 24) + 1
-        strong_keys = [set(dedupe.blocking_keys(fp)) for fp in fps]
         near: list[list[int]] = []  # per item: the stored candidates within its window
         for n, item in enumerate(entries):
             day = day_number(item.published)
             # a shared title or MinHash band is a candidate; rare words only when two meet
-            strong = strong_keys[n]
+            strong = index_keys[n].strong
             hits: Counter[int] = Counter()
             for k in queries[n]:
                 weight = 2 if k in strong else 1

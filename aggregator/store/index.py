@@ -1,5 +1,5 @@
 """The dedupe index in SQLite: the items filed under each key (`dedupe.index_keys`), and how
-many items have each word (`dedupe.rare_words` ranks words by it). Part of the store adapter.
+many items have each word (`dedupe.index_keys` ranks words by it). Part of the store adapter.
 
 Keys live in two tables, so that filing a new item writes few database pages:
 - `dedupe_keys`, ordered by key, holds the recent days: those a new item is compared with.
@@ -12,8 +12,9 @@ One key-ordered table of every day would put each new key on a page of its own: 
 writes per item at a million items, which made the commit the largest cost of ingesting.
 
 Word counts are added up in memory and written every `WordCounts.FLUSH_ITEMS` items (and when
-the store closes): each update would dirty a page of the vocabulary per word. A count lost with
-a killed process only makes a word look a little rarer than it is.
+the store closes): each update would dirty a page of the vocabulary per word. Counts once read
+are remembered. Both make the counts approximate, which is all ranking words needs: a count
+lost with a killed process, or added by another process since, changes a word's rarity little.
 """
 
 from __future__ import annotations
@@ -104,24 +105,28 @@ class WordCounts:
     `dedupe.TOTAL` is the number of items counted."""
 
     FLUSH_ITEMS = 2_000
+    KNOWN_LIMIT = 300_000  # stored counts remembered (a count seen a while ago is near enough)
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self.pending: Counter[str] = Counter()
+        self.pending: Counter[str] = Counter()  # counted here, not yet written
+        self.known: dict[str, int] = {}  # written counts as last read (ours included)
 
     def get(self, words: Iterable[str]) -> dict[str, int]:
-        wanted = sorted({*words, dedupe.TOTAL})
-        found: dict[str, int] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start:start + _CHUNK]
+        wanted = {*words, dedupe.TOTAL}
+        known = self.known
+        missing = sorted(w for w in wanted if w not in known)
+        if len(known) + len(missing) > self.KNOWN_LIMIT:
+            known.clear()
+            missing = sorted(wanted)
+        for start in range(0, len(missing), _CHUNK):
+            chunk = missing[start:start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            found.update(self.conn.execute(
+            known.update(dict.fromkeys(chunk, 0))
+            known.update(self.conn.execute(
                 f"SELECT word, n FROM dedupe_words WHERE word IN ({marks})", chunk))
-        if self.pending:
-            for w in wanted:
-                if (extra := self.pending.get(w)) is not None:
-                    found[w] = found.get(w, 0) + extra
-        return found
+        pending = self.pending
+        return {w: known[w] + pending.get(w, 0) for w in wanted}
 
     def add(self, fps: Iterable[dedupe.Fingerprint]) -> None:
         """Count items' words; written out with the caller's transaction now and then."""
@@ -138,4 +143,7 @@ class WordCounts:
         self.conn.executemany(
             "INSERT INTO dedupe_words (word, n) VALUES (?, ?) "
             "ON CONFLICT (word) DO UPDATE SET n = n + excluded.n", sorted(self.pending.items()))
+        for word, n in self.pending.items():
+            if word in self.known:
+                self.known[word] += n
         self.pending.clear()

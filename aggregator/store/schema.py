@@ -124,7 +124,7 @@ CREATE TABLE store_meta (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 
--- how many items have each title or lede word (dedupe.rare_words picks index keys by it)
+-- how many items have each title or lede word (dedupe.index_keys ranks words by it)
 CREATE TABLE dedupe_words (
     word TEXT PRIMARY KEY,
     n INTEGER NOT NULL
