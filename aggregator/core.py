@@ -27,7 +27,6 @@ from aggregator.pipeline import (
 )
 from aggregator.pipeline import run as run_poll
 from aggregator.store import Store
-from aggregator.store.grouping import item_fingerprint
 from aggregator.types import Config, NormalizedPage, Source, SourceReport, Story, StoryOverride
 
 if TYPE_CHECKING:  # publishing (feedgen, lxml) loads only when something is rendered
@@ -154,7 +153,7 @@ class Aggregator:
         explain = self.store.story_explain(story_id)
         settings = self.config.settings.dedupe
         probes = [dedupe.Probe(it.id, it.source_id, it.published,
-                               item_fingerprint(it.title, it.summary, it.content))
+                               dedupe.item_fingerprint(it.title, it.summary, it.content))
                   for it in story.items]
         pairs = [(a.item_id, b.item_id, dedupe.compare(a, b, settings))
                  for i, a in enumerate(probes) for b in probes[i + 1:]]

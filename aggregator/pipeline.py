@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urljoin
 
-from aggregator import policy, rules
+from aggregator import dedupe, policy, rules
 from aggregator.config import resolve_zone
 from aggregator.errors import AggregatorError, FetchError, HTTPStatusError, ParseError
 from aggregator.fetch import Fetcher
@@ -73,14 +73,22 @@ class ParseJob:
     zone: str
     now: datetime
     html: HtmlSpec | None = None
+    fingerprint: bool = False  # every item is likely new: fingerprint them here too
 
 
 def parse_job(job: ParseJob) -> NormalizedPage:
-    """Bytes -> normalized items. Runs in a worker process or inline; raises ParseError."""
+    """Bytes -> normalized items. Runs in a worker process or inline; raises ParseError.
+    With `job.fingerprint` (a source never fetched before), it also computes the items' dedupe
+    fingerprints, so that the store thread, which every source's items go through, does not."""
     page = parse_page(job)
     date_format, language = (job.html.date_format, job.html.language) if job.html else ("", "id")
-    return normalize_page(page, job.source_id, job.url, resolve_zone(job.zone), job.now,
-                          date_format, language)
+    normalized = normalize_page(page, job.source_id, job.url, resolve_zone(job.zone), job.now,
+                                date_format, language)
+    if not job.fingerprint:
+        return normalized
+    return replace(normalized, fingerprints=tuple(
+        dedupe.pack(dedupe.item_fingerprint(i.title, i.summary, i.content))
+        for i in normalized.items))
 
 
 def parse_page(job: ParseJob) -> ParsedPage:
@@ -294,11 +302,13 @@ class Poller:
                         self.clock(), source.html)
 
     async def _store(self, source: Source, items: Sequence[Item], warnings: list[str],
-                     result: FetchResult, size: int) -> SourceReport:
+                     result: FetchResult, size: int,
+                     fingerprints: Sequence[bytes] = ()) -> SourceReport:
         entries = [(item, *rules.assign_agency(item, source, self.config.rules))
                    for item in items]
+        packed = {item.key: fp for item, fp in zip(items, fingerprints, strict=False)}
         new, updated, unchanged = await self.db.call(self.store.ingest, source.scope, entries,
-                                                     self.clock(), self.started)
+                                                     self.clock(), self.started, packed)
         if result.redirects and result.final_url != source.url:
             warnings.append(f"redirected to {result.final_url}; update the source's url")
         outcome = "new" if new else ("updated" if updated else "unchanged")
@@ -310,11 +320,12 @@ class Poller:
         job = self._job(source, result)
         pool = await self._parse_pool()
         if pool is not None:
+            job = replace(job, fingerprint=self._never_fetched(source))
             page = await asyncio.get_running_loop().run_in_executor(pool, parse_job, job)
         else:
             page = parse_job(job)
         return await self._store(source, page.items, list(page.warnings), result,
-                                 len(job.body))
+                                 len(job.body), page.fingerprints)
 
     async def _ingest_html(self, fetcher: Fetcher, source: Source,
                            result: FetchResult) -> SourceReport:

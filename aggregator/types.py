@@ -294,6 +294,7 @@ class NormalizedPage:
     items: tuple[Item, ...]
     warnings: tuple[str, ...]
     drift: str | None = None
+    fingerprints: tuple[bytes, ...] = ()  # per item, when the parser computed them (dedupe.pack)
 
 
 # --- storage and reporting -----------------------------------------------------------------

@@ -120,6 +120,20 @@ def test_a_copy_in_the_window_is_the_same_story_and_shares_a_key(title: str, tex
     assert set(dedupe.blocking_keys(a.fp)) & set(dedupe.blocking_keys(b.fp))
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=80), st.text(max_size=600), _title, _text)
+def test_a_packed_fingerprint_is_the_same_fingerprint(t1: str, x1: str, t2: str,
+                                                      x2: str) -> None:
+    """What a parse worker sends the store (dedupe.pack) decides exactly as computed there."""
+    for title, text in ((t1, x1), (t2, x2), (t2, TEXT + x2)):
+        fp = dedupe.fingerprint(title, text)
+        back = dedupe.unpack(dedupe.pack(fp))
+        assert back == fp
+        assert dedupe.blocking_keys(back) == dedupe.blocking_keys(fp)
+        assert (back.key_words, back.title_places, back.text_places, back.all_numbers) == (
+            fp.key_words, fp.title_places, fp.text_places, fp.all_numbers)
+
+
 def test_blocking_keys_are_the_same_in_every_process() -> None:
     """Keys are stored: Python's salted hash() must not leak into them."""
     code = ("from aggregator import dedupe; print(dedupe.blocking_keys(dedupe.fingerprint("
@@ -186,6 +200,20 @@ def test_items_stored_before_the_index_are_indexed_on_open(tmp_path: Path) -> No
     assert store.index_backlog() == 1 and store.index_backlog() == 0
     store.ingest("s2", [(item("s2", "https://b/1", "Kebakaran Rumah di Tambora", TEXT, 3),
                          "y", 1)], T0)
+    assert story_of(store, "https://a/1") == story_of(store, "https://b/1")
+    store.close()
+
+
+def test_the_store_uses_fingerprints_computed_elsewhere(tmp_path: Path) -> None:
+    """A parse worker's fingerprint is the one the store decides with: given a copy's
+    fingerprint, an item that shares no words with the first groups with it."""
+    store = Store(tmp_path / "a.db")
+    store.ingest("s1", [(item("s1", "https://a/1", "Petugas Padamkan Kebakaran di Tambora",
+                              TEXT), "x", 1)], T0)
+    copy = dedupe.pack(dedupe.item_fingerprint("Kebakaran Rumah di Tambora", "",
+                                               f"<p>{TEXT}</p>"))
+    other = item("s2", "https://b/1", "Pelatihan Kader Posyandu", "Jadwal pelatihan " * 30, 1)
+    store.ingest("s2", [(other, "y", 1)], T0, fingerprints={other.key: copy})
     assert story_of(store, "https://a/1") == story_of(store, "https://b/1")
     store.close()
 

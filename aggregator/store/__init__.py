@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -299,7 +299,8 @@ class Store:
     # --- items ------------------------------------------------------------------------------
 
     def ingest(self, scope: str, entries: Sequence[tuple[Item, str, int]],
-               now: datetime, sampled: datetime | None = None) -> tuple[int, int, int]:
+               now: datetime, sampled: datetime | None = None,
+               fingerprints: Mapping[str, bytes] | None = None) -> tuple[int, int, int]:
         """Store one fetch's items (each with its agency) in one transaction.
 
         Items are unique on (scope, key): the scope is the source id, or a name shared by the
@@ -309,6 +310,8 @@ class Store:
         on several pages of one portal keeps one agency.
         Views are sampled for every item that has them, at `sampled` (the poll's start): a
         poll that sees an article on several pages of a portal stores one sample.
+        `fingerprints` (item key -> `dedupe.pack`), when given, were computed elsewhere (a
+        parse worker); the others are computed here.
         Returns (new, updated, unchanged)."""
         new = updated = unchanged = 0
         at = ts(now)
@@ -325,7 +328,7 @@ class Store:
             if fresh:
                 self.grouper.index.advance(grouping.day_number(now),
                                            self.grouper.settings.window_hours)
-                self._insert_many(scope, fresh, at, sample_at)
+                self._insert_many(scope, fresh, at, sample_at, fingerprints or {})
                 new = len(fresh)
             for item, agency, priority in entries:
                 row = existing.get(item.key)
@@ -368,13 +371,14 @@ class Store:
         return found
 
     def _insert_many(self, scope: str, entries: Sequence[tuple[Item, str, int]], at: str,
-                     sample_at: str) -> None:
+                     sample_at: str, packed: Mapping[str, bytes]) -> None:
         """Insert new items, their stories, dedupe keys and first view samples, a statement
         per table. Each new item joins a story or starts one (`grouping.Grouper.plan`)."""
         conn = self.db.conn
         items = [e[0] for e in entries]
         uids = [item_uid(scope, item.key) for item in items]
-        fps = [grouping.item_fingerprint(i.title, i.summary, i.content) for i in items]
+        fps = [dedupe.unpack(data) if (data := packed.get(i.key)) is not None
+               else dedupe.item_fingerprint(i.title, i.summary, i.content) for i in items]
         frequency = self.grouper.words.get(w for fp in fps for w in fp.key_words)
         hot = self.grouper.hot
         both = [dedupe.index_keys(fp, frequency) for fp in fps]
@@ -441,7 +445,7 @@ class Store:
     def _reindex(self, item_id: int, title: str, summary: str, content: str,
                  published: str) -> None:
         """File an item under the keys of its current title and text."""
-        fp = grouping.item_fingerprint(title, summary, content)
+        fp = dedupe.item_fingerprint(title, summary, content)
         self.grouper.remember(item_id, fp)
         day = grouping.day_number(parse_ts(published))
         execute = self.db.conn.execute

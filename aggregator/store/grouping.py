@@ -30,10 +30,6 @@ def day_number(when: datetime) -> int:
     return (when.astimezone(UTC) - EPOCH_DAY).days
 
 
-def item_fingerprint(title: str, summary: str, content: str) -> dedupe.Fingerprint:
-    return dedupe.fingerprint(title, dedupe.html_text(content or summary))
-
-
 @dataclass
 class Planned:
     """The story of one new item and why."""
@@ -132,7 +128,7 @@ class Grouper:
             for item_id, title, summary, content in self.conn.execute(
                     f"SELECT id, title, summary, content FROM items WHERE id IN ({marks})",
                     chunk):
-                found[item_id] = fp = item_fingerprint(title, summary, content)
+                found[item_id] = fp = dedupe.item_fingerprint(title, summary, content)
                 self.remember(item_id, fp)
         return found
 
