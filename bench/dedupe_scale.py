@@ -43,6 +43,7 @@ import bisect
 import hashlib
 import itertools
 import json
+import multiprocessing
 import os
 import random
 import re
@@ -55,6 +56,7 @@ import sys
 import time
 from array import array
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
@@ -842,8 +844,15 @@ def count_compares(synth: Synth, size: int, prepared: list[tuple[str, list[Any]]
             "batch_mean": statistics.fmean(in_batch)}
 
 
-def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: bool
-            ) -> dict[str, Any]:
+def pack_batch(batch: list[tuple[Item, str, int]]) -> dict[str, bytes]:
+    """What a parse worker sends with a new source's items (pipeline.parse_job)."""
+    return {item.key: dedupe.pack(dedupe.item_fingerprint(item.title, item.summary,
+                                                          item.content))
+            for item, _, _ in batch}
+
+
+def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: bool,
+            workers: int = 1) -> dict[str, Any]:
     src = workdir / f"build-{size}.db"
     db = workdir / f"work-{size}.db"
     remove_db(db)
@@ -863,6 +872,13 @@ def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: b
     print(f"[{size:,}] copied in {copy_s:.1f} s; {new:,} new items in {len(batches)} batches "
           f"generated in {gen_s:.1f} s; ingesting ...", flush=True)
     settings = DedupeSettings()
+    # as in a poll, the pool is started before the clock; it is forked, so that its CPU is
+    # counted (RUSAGE_CHILDREN) when it is shut down
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) \
+        if workers else None
+    if pool is not None:
+        list(pool.map(int, range(workers)))
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     w0, c0 = time.perf_counter(), time.process_time()
     store = Store(db)
     store.configure_dedupe(settings, ())
@@ -874,9 +890,14 @@ def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: b
     marks: list[tuple[int, float, float]] = []  # cumulative (items, wall, cpu)
     done = 0
     times0 = os.times()
-    for (scope, batch) in prepared:
+    started, started_cpu = time.perf_counter(), time.process_time()
+    packs = [pool.submit(pack_batch, batch) for _, batch in prepared] if pool else []
+    wall += time.perf_counter() - started  # sending the items to the workers is ingesting
+    cpu += time.process_time() - started_cpu
+    for n, (scope, batch) in enumerate(prepared):
         w1, c1 = time.perf_counter(), time.process_time()
-        store.ingest(scope, batch, ingest_now(batch))
+        store.ingest(scope, batch, ingest_now(batch),
+                     fingerprints=packs[n].result() if packs else None)
         dw, dc = time.perf_counter() - w1, time.process_time() - c1
         wall += dw
         cpu += dc
@@ -889,6 +910,11 @@ def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: b
     cpu += time.process_time() - c1
     marks[-1] = (done, wall, cpu)
     times1 = os.times()
+    if pool is not None:
+        pool.shutdown()
+    children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    worker_cpu = (children1.ru_utime + children1.ru_stime
+                  - children0.ru_utime - children0.ru_stime)
     db_mb = file_mb(db)
     w2 = time.perf_counter()
     store.close()
@@ -904,6 +930,7 @@ def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: b
         "ingest_wall_s": wall, "ingest_cpu_s": cpu, "items_per_s": new / wall,
         "cpu_items_per_s": new / cpu, "ms_per_item": 1000 * wall / new,
         "cpu_ms_per_item": 1000 * cpu / new,
+        "fingerprint_workers": workers, "worker_cpu_ms_per_item": 1000 * worker_cpu / new,
         "sys_ms_per_item": 1000 * (times1.system - times0.system) / new,  # kernel part of CPU
         "p50_ms_per_item": per_item_ms[len(per_item_ms) // 2],
         "p95_ms_per_item": per_item_ms[int(len(per_item_ms) * 0.95)],
@@ -914,8 +941,9 @@ def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: b
     }
     print(f"[{size:,}] ingest: {result['items_per_s']:,.0f} items/s wall "
           f"({result['ms_per_item']:.3f} ms/item; CPU {result['cpu_ms_per_item']:.3f} ms/item, "
-          f"{result['sys_ms_per_item']:.3f} of it system), "
-          f"first fifth {result['first_fifth_items_per_s']:,.0f}/s, last fifth "
+          f"{result['sys_ms_per_item']:.3f} of it system; fingerprint workers: {workers}, "
+          f"{result['worker_cpu_ms_per_item']:.3f} ms/item), first fifth "
+          f"{result['first_fifth_items_per_s']:,.0f}/s, last fifth "
           f"{result['last_fifth_items_per_s']:,.0f}/s; open {open_s:.2f} s, "
           f"close {close_s:.2f} s", flush=True)
     result["quality"] = evaluate(db, synth_truth(synth), size, size + new)
@@ -977,16 +1005,17 @@ def table(rows: list[dict[str, Any]], builds: dict[int, dict[str, Any]]) -> str:
 
 
 def detail(rows: list[dict[str, Any]], builds: dict[int, dict[str, Any]]) -> str:
-    out = ["| size | build wall / CPU s | new: wall / CPU s | CPU ms/item | p95 ms/item "
-           "| first / last fifth items/s | compared per item (mean / p95) | dups in wrong story "
-           "| RSS MB |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = ["| size | build wall / CPU s | new: wall / CPU s | CPU ms/item (store / workers) "
+           "| p95 ms/item | first / last fifth items/s | compared per item (mean / p95) "
+           "| dups in wrong story | RSS MB |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         b = builds[r["size"]]
         c = r.get("candidates")
         cands = f"{c['mean']:.0f} / {c['p95']}" if c else "-"
         out.append(
             f"| {r['size']:,} | {b['ingest_wall_s']:,.0f} / {b['ingest_cpu_s']:,.0f} | "
-            f"{r['ingest_wall_s']:.1f} / {r['ingest_cpu_s']:.1f} | {r['cpu_ms_per_item']:.3f} | "
+            f"{r['ingest_wall_s']:.1f} / {r['ingest_cpu_s']:.1f} | {r['cpu_ms_per_item']:.3f} / "
+            f"{r.get('worker_cpu_ms_per_item', 0):.3f} | "
             f"{r['p95_ms_per_item']:.3f} | {r['first_fifth_items_per_s']:,.0f} / "
             f"{r['last_fifth_items_per_s']:,.0f} | {cands} | "
             f"{r['quality']['dups_in_wrong_story']:.4f} | {r['max_rss_mb']:,.0f} |")
@@ -1005,6 +1034,9 @@ def main() -> None:
     p.add_argument("--no-candidates", action="store_true",
                    help="skip counting compared candidates after the run")
     p.add_argument("--json", type=Path, help="write every number here")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes fingerprinting the new items beside the store, as the "
+                        "parse workers do for a new source (0: the store computes them)")
     args = p.parse_args()
     sizes = [2000, 20000] if args.quick else [int(s) for s in args.sizes.split(",")]
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -1023,7 +1055,8 @@ def main() -> None:
         synth.memo.clear()
         builds[size] = build(synth, size, args.workdir)
         synth.memo.clear()
-        rows.append(measure(synth, size, args.new, args.workdir, not args.no_candidates))
+        rows.append(measure(synth, size, args.new, args.workdir, not args.no_candidates,
+                            args.workers))
         rows[-1]["loadavg"] = Path("/proc/loadavg").read_text().split()[:3]
         remove_db(args.workdir / f"work-{size}.db")
         print()
