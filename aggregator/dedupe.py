@@ -299,6 +299,11 @@ class Fingerprint:
         return frozenset(w for w in found if len(w) > 2 and not w.isdigit())
 
     @functools.cached_property
+    def strong_keys(self) -> frozenset[int]:
+        """`blocking_keys`: its title and MinHash bands."""
+        return frozenset(blocking_keys(self))
+
+    @functools.cached_property
     def text_signature(self) -> tuple[int, ...]:
         """MinHash of the text's word pairs (index keys)."""
         return tuple(_text_signature(self.text_pairs)) if self.text_pairs else ()
@@ -341,22 +346,23 @@ def item_fingerprint(title: str, summary: str, content: str) -> Fingerprint:
 def pack(fp: Fingerprint) -> bytes:
     """A fingerprint as bytes, for another process of the same Python (the parse workers
     fingerprint a new source's items; rebuilding one is about 10 times cheaper than
-    computing it). Its MinHash travels with it."""
+    computing it). Its index fields travel with it."""
     return marshal.dumps((
         fp.title_key, fp.title_grams, fp.has_text, array("q", fp.text_pairs).tobytes(),
-        fp.dates, fp.title_tokens, fp.text_tokens, fp.text_content, fp.text_signature))
+        fp.dates, fp.title_tokens, fp.text_tokens, fp.text_content, fp.text_signature,
+        fp.strong_keys, fp.key_words))
 
 
 def unpack(data: bytes) -> Fingerprint:
     (key, grams, has_text, pairs, dates, t_tokens, x_tokens, x_content,
-     signature) = marshal.loads(data)
+     signature, strong, key_words) = marshal.loads(data)
     text_pairs: array[int] = array("q")
     text_pairs.frombytes(pairs)
     fp = Fingerprint(
         title_key=key, title_words=frozenset(key.split(" ")) if key else frozenset(),
         title_grams=grams, has_text=has_text, text_pairs=frozenset(text_pairs), dates=dates,
         title_tokens=t_tokens, text_tokens=x_tokens, text_content=x_content)
-    fp.__dict__["text_signature"] = signature
+    fp.__dict__.update(text_signature=signature, strong_keys=strong, key_words=key_words)
     return fp
 
 
@@ -443,7 +449,7 @@ class IndexKeys(NamedTuple):
 def index_keys(fp: Fingerprint, frequency: Mapping[str, int]) -> IndexKeys:
     """The keys of an item in the index: a stored item filed under one of the new item's
     query keys is a candidate."""
-    bands = frozenset(blocking_keys(fp))
+    bands = fp.strong_keys
     limit = common_count(frequency)
     ranked = sorted((w for w in fp.key_words if frequency.get(w, 0) <= limit),
                     key=lambda w: (frequency.get(w, 0), _h(w)))

@@ -379,7 +379,7 @@ class Store:
         uids = [item_uid(scope, item.key) for item in items]
         fps = [dedupe.unpack(data) if (data := packed.get(i.key)) is not None
                else dedupe.item_fingerprint(i.title, i.summary, i.content) for i in items]
-        frequency = self.grouper.words.get(w for fp in fps for w in fp.key_words)
+        frequency = self.grouper.words.get(set().union(*(fp.key_words for fp in fps)))
         hot = self.grouper.hot
         both = [dedupe.index_keys(fp, frequency) for fp in fps]
         keys = [[k for k in ik.filing if k not in hot] for ik in both]

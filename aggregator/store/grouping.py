@@ -113,6 +113,7 @@ class Grouper:
     def remember(self, item_id: int, fp: dedupe.Fingerprint) -> None:
         fp.__dict__.pop("key_words", None)  # what comparing needs: index fields are not kept
         fp.__dict__.pop("text_signature", None)
+        fp.__dict__.pop("strong_keys", None)
         self._fps[item_id] = fp
         if len(self._fps) > _CACHE_SIZE:
             self._fps.popitem(last=False)
