@@ -16,7 +16,7 @@ import click
 
 from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG, config_warnings, format_interval
-from aggregator.core import Aggregator, preview_source, read_config
+from aggregator.core import Aggregator, explain_lines, preview_source, read_config, top_rows
 from aggregator.errors import AggregatorError, ConfigError, LockedError, NotFoundError
 from aggregator.normalize.text import excerpt
 from aggregator.types import SourceReport
@@ -378,7 +378,13 @@ def top(ctx: click.Context, agency: str | None, limit: int, explain: bool,
         as_json: bool) -> None:
     """The ranked stories, as in /feeds/top.
 
-    score = (1 + views_weight * log10(1 + views)) * 0.5 ** (age_hours / half_life_hours)
+    \b
+    score = (1 + views_weight * views_term + growth_weight * growth_term) * decay
+      views_term  = log10(1 + views against each source's typical count)
+      growth_term = log10(1 + views gained per day against the same)
+      decay       = 0.5 ** (age_hours / half_life_hours)
+    and at most max_per_source stories of one source ahead of the others
+    (README, "Ranking"; weights in [settings.rank]).
 
     \b
     Example:
@@ -388,18 +394,14 @@ def top(ctx: click.Context, agency: str | None, limit: int, explain: bool,
     with _errors():
         ranked = agg.top(agency, limit)
     if as_json:
-        click.echo(_dumps([{"story": st.id, "title": st.lead.title, "link": st.lead.link,
-                            "agencies": list(st.agencies), "score": p.score,
-                            **({"parts": p} if explain else {})} for st, p in ranked]))
+        click.echo(_dumps(top_rows(ranked, explain)))
         return
     rank_settings = agg.config.settings.rank
     for n, (story, p) in enumerate(ranked, 1):
         click.echo(f"{n:>3}. {p.score:8.4f}  {story.lead.title}  [{', '.join(story.agencies)}]")
         if explain:
-            views = "no view data, neutral" if p.views_neutral else f"{p.views} views"
-            click.echo(f"       views_term={p.views_term:.3f} ({views}) "
-                       f"x weight {rank_settings.views_weight:g}; age={p.age_hours:.1f} h, "
-                       f"decay={p.decay:.4f} (half-life {rank_settings.half_life_hours:g} h)")
+            for line in explain_lines(p, rank_settings):
+                click.echo(f"       {line}")
 
 
 @cli.group()

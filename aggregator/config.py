@@ -256,7 +256,11 @@ def _settings(raw: Any, file: str, issues: list[ConfigIssue]) -> Settings:
         rank_vals = {
             "half_life_hours": r.number("half_life_hours", minimum=0.1),
             "views_weight": r.number("views_weight", minimum=0),
+            "growth_weight": r.number("growth_weight", minimum=0),
             "candidates": r.number("candidates", minimum=1, integer=True),
+            "baseline_days": r.number("baseline_days", minimum=1),
+            "growth_hours": r.number("growth_hours", minimum=1),
+            "max_per_source": r.number("max_per_source", minimum=1, integer=True),
         }
         r.finish()
         values["rank"] = RankSettings(**{k: v for k, v in rank_vals.items() if v is not None})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,15 @@ from aggregator.pipeline import (
 )
 from aggregator.pipeline import run as run_poll
 from aggregator.store import Store
-from aggregator.types import Config, NormalizedPage, Source, SourceReport, Story, StoryOverride
+from aggregator.types import (
+    Config,
+    NormalizedPage,
+    RankSettings,
+    Source,
+    SourceReport,
+    Story,
+    StoryOverride,
+)
 
 if TYPE_CHECKING:  # publishing (feedgen, lxml) loads only when something is rendered
     from aggregator.publish import WriteReport
@@ -137,11 +145,17 @@ class Aggregator:
 
     def top(self, agency: str | None = None, limit: int | None = None) -> list[
             tuple[Story, ScoreParts]]:
+        return self.top_from(self.store, agency, limit)
+
+    def top_from(self, store: Store, agency: str | None = None, limit: int | None = None
+                 ) -> list[tuple[Story, ScoreParts]]:
+        """The ranked stories now, read through `store` (the web app reads with its own
+        connection)."""
         if agency is not None and agency not in self.config.agencies:
             raise NotFoundError(f"unknown agency '{agency}'")
         from aggregator.site import SiteBuilder
 
-        return SiteBuilder(self.config, self.store).ranked(self.clock(), agency, limit)
+        return SiteBuilder(self.config, store).ranked(self.clock(), agency, limit)
 
     def story(self, ref: str) -> StoryReport:
         """A story by its id (also a merged-away id), an item id or a link, and how it was
@@ -203,6 +217,46 @@ def preview_source(config: Config, source_id: str, file: str | None = None,
         drift = field_drift(page.items, source.html)
         page = replace(page, warnings=page.warnings + tuple(drift))
     return page
+
+
+def top_rows(ranked: Sequence[tuple[Story, ScoreParts]], explain: bool = False
+             ) -> list[dict[str, Any]]:
+    """The ranked stories as plain data (`top --json`, `/api/top`); with `explain`, the
+    score's parts under "parts" (README, "Ranking")."""
+    rows: list[dict[str, Any]] = []
+    for n, (story, parts) in enumerate(ranked, 1):
+        row: dict[str, Any] = {
+            "rank": n, "story": story.id, "title": story.lead.title, "link": story.lead.link,
+            "agencies": list(story.agencies), "source": story.lead.source_id,
+            "published": story.published.isoformat(), "views": story.views,
+            "score": parts.score}
+        if explain:
+            row["parts"] = asdict(parts)
+        rows.append(row)
+    return rows
+
+
+def explain_lines(parts: ScoreParts, settings: RankSettings) -> list[str]:
+    """`top --explain`: how a story's score was made, one line per part."""
+    lines = [f"score {parts.score:.4f} = (1 + {settings.views_weight:g} x views "
+             f"{parts.views_term:.3f} + {settings.growth_weight:g} x growth "
+             f"{parts.growth_term:.3f}) x decay {parts.decay:.4f} (age {parts.age_hours:.1f} h, "
+             f"half-life {settings.half_life_hours:g} h)"]
+    for p in parts.sources:
+        if p.views_neutral:
+            seen = "no view data: neutral x1 (the source's typical)"
+        else:
+            seen = f"{p.views} views, typical {p.typical:g} -> x{p.rel_views:.2f}"
+        if p.growth_neutral:
+            growth = f"growth unknown: the source's pace {p.rel_growth:.3f}/day"
+        else:
+            growth = (f"+{p.per_hour:.1f} views/h in the last {settings.growth_hours:g} h "
+                      f"-> {p.rel_growth:.3f} typical/day")
+        lines.append(f"{p.source_id}: {seen}; {growth}")
+    if parts.capped:
+        lines.append(f"placed after the others: its source leads more than "
+                     f"{settings.max_per_source} stories (max_per_source)")
+    return lines
 
 
 def _state(row: dict[str, Any]) -> str:

@@ -14,8 +14,9 @@ from aggregator.publish import (
     render_index,
     render_opml,
 )
-from aggregator.rank import ScoreParts, score_stories
+from aggregator.rank import ScoreParts, baselines, cap, item_views, score_stories
 from aggregator.store import Store
+from aggregator.store.views import ViewReader
 from aggregator.types import Config, StoredItem, Story
 
 Site = dict[str, Rendered]
@@ -83,10 +84,22 @@ class SiteBuilder:
 
     def ranked(self, now: datetime, agency: str | None = None,
                limit: int | None = None) -> list[tuple[Story, ScoreParts]]:
+        """The top stories at `now`: the newest `rank.candidates` scored against each
+        source's baseline (its items of the last `rank.baseline_days`), best first, with at
+        most `rank.max_per_source` stories led by one source ahead of the others."""
+        settings = self.s.rank
         agencies = [agency] if agency else None
-        candidates = self.store.recent_stories(self.s.rank.candidates, agencies)
-        scored = score_stories(candidates, now, self.s.rank)
-        return scored[: limit or self.s.feed_size]
+        candidates = self.store.recent_stories(settings.candidates, agencies)
+        reader = ViewReader(self.store.db.conn)
+        population = reader.baseline_items(now, settings.baseline_days)
+        ids = {i for ids in population.values() for i in ids}
+        ids.update(it.id for story in candidates for it in story.items)
+        views = {i: item_views(stored, now, settings)
+                 for i, stored in reader.samples(ids, now, settings.growth_hours).items()}
+        base = baselines({source: [views[i] for i in item_ids]
+                          for source, item_ids in population.items()})
+        scored = score_stories(candidates, now, settings, views, base)
+        return cap(scored, limit or self.s.feed_size, settings.max_per_source)
 
     def build(self, now: datetime) -> Site:
         s = self.s

@@ -14,9 +14,13 @@ DEFAULT_CONTACT = "https://example.invalid/set-contact_url-in-config"
 class RankSettings:
     """Weights of the ranking score (see README, "Ranking")."""
 
-    half_life_hours: float = 24.0
-    views_weight: float = 1.0
+    half_life_hours: float = 36.0  # age after which the score halves
+    views_weight: float = 1.0  # weight of the views term (views against the source's typical)
+    growth_weight: float = 4.0  # weight of the growth term (views gained per day, likewise)
     candidates: int = 500  # newest stories considered for /feeds/top
+    baseline_days: float = 7.0  # a source's typical values: from its items of these last days
+    growth_hours: float = 24.0  # growth: from the samples of these last hours
+    max_per_source: int = 10  # at most this many stories led by one source before the others
 
 
 @dataclass(frozen=True)
@@ -298,6 +302,15 @@ class NormalizedPage:
 
 
 # --- storage and reporting -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ViewSamples:
+    """An item's stored view data as ranking reads it at some time: its latest count then,
+    and the samples of the growth window ranking looks at, (at, views) oldest first."""
+
+    latest: int | None
+    window: tuple[tuple[datetime, int], ...] = ()
 
 Outcome = Literal["new", "updated", "unchanged", "not_modified", "error", "skipped"]
 

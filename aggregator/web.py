@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from aggregator.core import Aggregator
+from aggregator.core import Aggregator, top_rows
+from aggregator.errors import NotFoundError
 from aggregator.scheduler import Scheduler
 from aggregator.site import Site
 from aggregator.store import Store
@@ -116,6 +117,23 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
     async def api_sources(request: Request) -> Response:
         return JSONResponse(sources_rows())
 
+    async def api_top(request: Request) -> Response:
+        """The ranked stories as JSON, as `aggregator top --json`: `limit=` (default
+        feed_size), `agency=SLUG`, and `explain=1` for each score's parts."""
+        params = request.query_params
+        explain = params.get("explain", "0").lower() in ("1", "true", "yes")
+        limit_text = params.get("limit", "")
+        if limit_text and not (limit_text.isdigit() and 0 < int(limit_text) <= 1000):
+            return JSONResponse({"error": "limit must be a whole number from 1 to 1000"},
+                                status_code=400)
+        try:
+            with status_lock:
+                ranked = agg.top_from(read_store(), params.get("agency") or None,
+                                      int(limit_text) if limit_text else None)
+        except NotFoundError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        return JSONResponse(top_rows(ranked, explain))
+
     async def status(request: Request) -> Response:
         rows = sources_rows()
         body = "".join(
@@ -162,6 +180,7 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
     routes = [
         Route("/healthz", healthz),
         Route("/api/sources", api_sources),
+        Route("/api/top", api_top),
         Route("/status", status),
         Route("/{path:path}", document, methods=["GET", "HEAD"]),
     ]

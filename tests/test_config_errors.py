@@ -218,3 +218,25 @@ def test_errors_in_the_main_file_name_it(tmp_path: Path) -> None:
     lines = error_lines(invoke("check", config=path).stderr)
     assert [x for x in lines if str(path) in x and "settings" in x and "'base_url'" in x]
     assert [x for x in lines if str(path) in x and "settings" in x and "'timeout'" in x]
+
+
+def test_rank_settings_are_checked_field_by_field(tmp_path: Path) -> None:
+    path = tmp_path / "aggregator.toml"
+    path.write_text(textwrap.dedent("""\
+        [settings.rank]
+        max_per_source = 2.5
+        growth_hours = 0.5
+        baseline_days = "seminggu"
+        growth_weight = -1
+        growth_weigth = 1
+        """), encoding="utf-8")
+    result = invoke("check", config=path)
+    assert result.exit_code == 2
+    lines = error_lines(result.stderr)
+    for field, why in (("max_per_source", "must be an integer, not a number"),
+                       ("growth_hours", "must be at least 1, got 0.5"),
+                       ("baseline_days", "must be a number, not a string"),
+                       ("growth_weight", "must be at least 0, got -1"),
+                       ("growth_weigth", "did you mean 'growth_weight'?")):
+        assert [x for x in lines if f"field 'rank.{field}'" in x and why in x], (field, lines)
+    assert len(lines) == 5

@@ -83,7 +83,11 @@ def test_every_setting_can_be_set_in_the_config(tmp_path: Path) -> None:
     names = {f.name for f in dataclasses.fields(Settings)} - {"rank", "dedupe"}
     assert names == set(values), "a Settings field is missing from this test"
     body = "[settings]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
-    body += "[settings.rank]\nhalf_life_hours = 12\nviews_weight = 2\ncandidates = 50\n"
+    rank = {"half_life_hours": "12", "views_weight": "2", "growth_weight": "3",
+            "candidates": "50", "baseline_days": "14", "growth_hours": "6",
+            "max_per_source": "4"}
+    assert {f.name for f in dataclasses.fields(RankSettings)} == set(rank)
+    body += "[settings.rank]\n" + "".join(f"{k} = {v}\n" for k, v in rank.items())
     dedupe = {"window_hours": "72", "title_window_hours": "24", "prefer_lead": '["dinkes"]',
               "strong_text_similarity": "0.6", "text_similarity": "0.4",
               "text_similarity_with_title": "0.3", "title_similarity": "0.55",
@@ -95,4 +99,5 @@ def test_every_setting_can_be_set_in_the_config(tmp_path: Path) -> None:
     settings = load_config(str(tmp_path / "a.toml")).settings
     assert settings.dedupe == DedupeSettings(72, 24, ("dinkes",), 0.6, 0.4, 0.3, 0.55, 0.7, 0.9)
     assert (settings.timeout, settings.listen_port, settings.rank.candidates) == (5, 9000, 50)
+    assert settings.rank == RankSettings(12, 2, 3, 50, 14, 6, 4)
     assert settings.default_interval == 3600 and settings.timezone == "WITA"

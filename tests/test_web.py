@@ -217,3 +217,31 @@ def test_api_sources(served: Served) -> None:
     status, headers, body = served.request("GET", "/status")
     assert status == 200 and "text/html" in headers["content-type"]
     assert all(s.id in body.decode() for s in SOURCES)
+
+
+def test_api_top_with_and_without_explain(served: Served) -> None:
+    status, headers, body = served.request("GET", "/api/top?explain=1&limit=5")
+    assert status == 200 and "json" in headers["content-type"]
+    ranked = json.loads(body)
+    assert [r["rank"] for r in ranked] == [1, 2, 3, 4, 5]
+    for r in ranked:
+        parts = r["parts"]
+        assert {"views_term", "growth_term", "decay", "age_hours", "capped"} <= set(parts)
+        assert r["score"] == parts["score"] > 0
+        assert parts["sources"] and all("typical" in s and "rel_growth" in s
+                                        for s in parts["sources"])
+    # the same stories, in the same order, as the CLI's `top --json` on the same database
+    cli = invoke("top", "--json", "--limit", "5", config=served.config)
+    assert [r["story"] for r in json.loads(cli.stdout)] == [r["story"] for r in ranked]
+    _, _, plain = served.request("GET", "/api/top?limit=5")
+    assert all("parts" not in r for r in json.loads(plain))
+    agency = ranked[0]["agencies"][0]
+    _, _, one = served.request("GET", f"/api/top?agency={agency}")
+    assert json.loads(one) and all(agency in r["agencies"] for r in json.loads(one))
+
+
+def test_api_top_rejects_bad_parameters(served: Served) -> None:
+    status, _, body = served.request("GET", "/api/top?agency=tidak-ada")
+    assert status == 404 and "tidak-ada" in json.loads(body)["error"]
+    status, _, body = served.request("GET", "/api/top?limit=lima")
+    assert status == 400 and "limit" in json.loads(body)["error"]
