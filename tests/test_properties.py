@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from aggregator.normalize import normalize_item
 from aggregator.normalize.keys import item_uid
+from aggregator.normalize.text import plain_text
 from aggregator.normalize.urls import TRACKING_PARAMS, canonical_url
 from aggregator.types import RawItem
 
@@ -80,7 +81,9 @@ def test_canonical_url_examples() -> None:
     assert canonical_url("http://a.go.id/x/../y/./z") == "http://a.go.id/y/z"
 
 
-titles = st.text(min_size=1, max_size=60).filter(lambda t: t.strip())
+# a title with something to show once markup is stripped ("<?" is none: such an item, without a
+# link either, is dropped as unusable, which test_unusable_items_are_dropped covers)
+titles = st.text(min_size=1, max_size=60).filter(lambda t: plain_text(t).strip())
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 ZONE = ZoneInfo("Asia/Jakarta")
 
@@ -110,6 +113,14 @@ def test_item_key_is_stable_across_polls_and_view_counts(
     assert first.key == again.key
     assert first.content_hash == again.content_hash
     assert item_uid("src", first.key) == item_uid("src", again.key)
+
+
+def test_unusable_items_are_dropped() -> None:
+    """No visible title and no link: nothing a reader could show or follow."""
+    for title in ("<?", "<b></b>", "   "):
+        item, _ = normalize_item(RawItem(guid="g-1", title=title), "src",
+                                 "https://portal.go.id/", ZONE, NOW)
+        assert item is None, title
 
 
 def test_item_key_prefers_guid_then_link_then_hash() -> None:
