@@ -6,6 +6,7 @@ only when made, and one failing write in a group loses nothing else."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -154,3 +155,32 @@ def test_a_group_commits_in_steps_and_a_failed_write_loses_only_itself(tmp_path:
     assert other.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     other.close()
     store.close()
+
+
+def test_a_group_is_checkpointed_off_the_writing_thread(tmp_path: Path) -> None:
+    """While a group is open the writer's automatic checkpoint is high and a background
+    thread copies the WAL after each commit; afterwards SQLite's default is back."""
+    path = tmp_path / "a.db"
+    store = Store(path)
+    store.GROUP_ITEMS = 2
+    store.begin_group()
+    assert store.db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == \
+        store.GROUP_AUTOCHECKPOINT
+    for n in range(5):
+        store.ingest("s1", [(item("s1", f"https://a/{n}", f"Judul {n}", TEXT, T0), "x", 1)],
+                     T0)
+    store.end_group()
+    assert store.db.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    checkpointer = store._checkpointer
+    assert checkpointer is not None
+    deadline = time.monotonic() + 10
+    while checkpointer.done < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert checkpointer.done >= 1
+    store.close()  # a last checkpoint: the database file alone holds everything
+    assert store._checkpointer is None
+    other = sqlite3.connect(path)
+    busy, log_frames, done_frames = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert busy == 0 and log_frames == done_frames
+    assert other.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 5
+    other.close()

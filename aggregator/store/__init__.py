@@ -23,6 +23,7 @@ from aggregator import dedupe
 from aggregator.errors import StoreError
 from aggregator.normalize.keys import item_uid, story_uid
 from aggregator.store import grouping
+from aggregator.store.checkpoint import Checkpointer
 from aggregator.store.grouping import chunks
 from aggregator.store.schema import MIGRATIONS
 from aggregator.types import (
@@ -81,6 +82,7 @@ class Store:
             self.grouper = grouping.Grouper(conn)
             self._grouping = False
             self._group_items = 0
+            self._checkpointer: Checkpointer | None = None
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
 
@@ -91,19 +93,27 @@ class Store:
                 self.grouper.words.flush()
         except StoreError as exc:  # a count is a statistic: losing some must not stop a close
             log.warning("dedupe word counts not written: %s", exc)
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         self.db.conn.close()
 
     # --- plumbing ---------------------------------------------------------------------------
 
     GROUP_ITEMS = 2_000  # new items per commit while a group is open
+    GROUP_AUTOCHECKPOINT = 10_000  # WAL pages (40 MB): the writer's own checkpoint, a safety net
 
     def begin_group(self) -> None:
         """Until `end_group`, writes share transactions, committed every `GROUP_ITEMS` new
         items: a commit writes every page it changed, and one per fetch (50 items) rewrote the
         same index pages again and again. Each ingest stays atomic (a savepoint). A crash
         loses the uncommitted part of the group, fetch validators included, so those sources
-        are fetched in full again: nothing is lost or stored twice. Call from one thread."""
+        are fetched in full again: nothing is lost or stored twice. Call from one thread.
+        Meanwhile checkpoints run on their own thread (`checkpoint.Checkpointer`)."""
+        if self._checkpointer is None and self.path != ":memory:":
+            self._checkpointer = Checkpointer(self.path)
         if not self.db.conn.in_transaction:
+            self.db.conn.execute(f"PRAGMA wal_autocheckpoint={self.GROUP_AUTOCHECKPOINT}")
             self.db.conn.execute("BEGIN")
         self._group_items = 0
         self._grouping = True
@@ -115,9 +125,13 @@ class Store:
         try:
             if self.db.conn.in_transaction:
                 self.db.conn.execute("COMMIT")
+            self.db.conn.execute("PRAGMA wal_autocheckpoint=1000")  # SQLite's default
         except sqlite3.Error as exc:
             self.db.conn.rollback()
             raise StoreError(f"database error: {exc}") from exc
+        finally:
+            if self._checkpointer is not None:
+                self._checkpointer.request()
 
     def _grouped(self, new: int) -> None:
         """After a write in a group: commit when it holds enough."""
