@@ -850,11 +850,12 @@ def count_compares(synth: Synth, size: int, prepared: list[tuple[str, list[Any]]
             "batch_mean": statistics.fmean(in_batch)}
 
 
-def pack_batch(batch: list[tuple[Item, str, int]]) -> dict[str, bytes]:
-    """What a parse worker sends with a new source's items (pipeline.parse_job)."""
-    return {item.key: dedupe.pack(dedupe.item_fingerprint(item.title, item.summary,
-                                                          item.content))
-            for item, _, _ in batch}
+def pack_batch(texts: list[tuple[str, str, str, str]]) -> dict[str, bytes]:
+    """What a parse worker sends with a new source's items (pipeline.parse_job). It gets
+    (key, title, summary, content) of each: a real worker parses the items from the fetched
+    bytes, and the items' own trip back is not part of ingesting."""
+    return {key: dedupe.pack(dedupe.item_fingerprint(title, summary, content))
+            for key, title, summary, content in texts}
 
 
 def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: bool,
@@ -897,7 +898,9 @@ def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: b
     done = 0
     times0 = os.times()
     started, started_cpu = time.perf_counter(), time.process_time()
-    packs = [pool.submit(pack_batch, batch) for _, batch in prepared] if pool else []
+    packs = [pool.submit(pack_batch, [(i.key, i.title, i.summary, i.content)
+                                      for i, _, _ in batch])
+             for _, batch in prepared] if pool else []
     wall += time.perf_counter() - started  # sending the items to the workers is ingesting
     cpu += time.process_time() - started_cpu
     for n, (scope, batch) in enumerate(prepared):
