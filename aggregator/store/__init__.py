@@ -21,8 +21,8 @@ import sqlite_utils
 
 from aggregator import dedupe
 from aggregator.errors import StoreError
-from aggregator.normalize.keys import item_uid, story_uid
-from aggregator.store import grouping
+from aggregator.normalize.keys import item_uid
+from aggregator.store import grouping, stories
 from aggregator.store.checkpoint import Checkpointer
 from aggregator.store.grouping import chunks
 from aggregator.store.schema import MIGRATIONS
@@ -523,7 +523,7 @@ class Store:
             "updated=(SELECT MAX(updated) FROM items WHERE story_id=?1) WHERE id=?1",
             (story_id, *prefer))
 
-    # --- story overrides and explanations ---------------------------------------------------
+    # --- story overrides and explanations (store/stories.py) ---------------------------------
 
     def configure_dedupe(self, settings: DedupeSettings,
                          overrides: Sequence[StoryOverride]) -> list[str]:
@@ -533,92 +533,17 @@ class Store:
         self.grouper.overrides = tuple(overrides)
         return self.apply_overrides()
 
-    def _resolve(self, refs: Sequence[str]) -> list[dict[str, Any]]:
-        marks = ",".join("?" * len(refs))
-        return self._rows(f"SELECT id, uid, link, story_id, published FROM items "
-                          f"WHERE uid IN ({marks}) OR link IN ({marks}) ORDER BY published, id",
-                          (*refs, *refs))
-
     def apply_overrides(self) -> list[str]:
-        done: list[str] = []
-        at = ts(datetime.now(UTC))
         with self.transaction():
-            for o in self.grouper.overrides:
-                if o.action == "merge":
-                    done.extend(self._force_merge(o, at))
-            for o in self.grouper.overrides:
-                if o.action == "split":
-                    done.extend(self._force_split(o, at))
-        return done
-
-    def _story_age(self, story_id: str) -> tuple[str, str]:
-        rows = self._rows("SELECT created_at FROM stories WHERE id=?", (story_id,))
-        return (rows[0]["created_at"] if rows else "~", story_id)
-
-    def _force_merge(self, o: StoryOverride, at: str) -> list[str]:
-        stories = sorted({r["story_id"] for r in self._resolve(o.items)}, key=self._story_age)
-        for src in stories[1:]:
-            self._merge_story(src, stories[0], f"config: merge ({o.note or o.file})", at)
-            self.db.conn.execute(
-                "UPDATE story_links SET method='merge (config)', details=? WHERE item_id IN "
-                "(SELECT id FROM items WHERE story_id=?) AND method != 'first'",
-                (o.note, stories[0]))
-        if len(stories) > 1:
-            self._refresh_story(stories[0])
-            return [f"merged stories {', '.join(stories[1:])} into {stories[0]}"]
-        return []
-
-    def _force_split(self, o: StoryOverride, at: str) -> list[str]:
-        """Of the listed items in one story, one stays: the item the story's id derives from
-        (its first item), else the earliest listed. Every other leaves for a story of its own."""
-        done: list[str] = []
-        rows = self._resolve(o.items)
-        kept: dict[str, int] = {}
-        for r in rows:  # the story's own first item, when it is listed
-            if story_uid(r["uid"]) == r["story_id"]:
-                kept[r["story_id"]] = r["id"]
-        for r in rows:  # else the earliest
-            kept.setdefault(r["story_id"], r["id"])
-        for r in rows:
-            if kept[r["story_id"]] == r["id"]:
-                continue
-            own = story_uid(r["uid"])
-            execute = self.db.conn.execute
-            execute("DELETE FROM story_merges WHERE from_id=?", (own,))
-            execute("INSERT OR IGNORE INTO stories (id, lead_item, published, updated, "
-                    "created_at) VALUES (?, ?, ?, ?, ?)", (own, r["id"], r["published"],
-                                                           r["published"], at))
-            execute("UPDATE items SET story_id=? WHERE id=?", (own, r["id"]))
-            execute("INSERT OR REPLACE INTO story_links (item_id, method, matched_item, "
-                    "details, at) VALUES (?, 'split (config)', NULL, ?, ?)",
-                    (r["id"], o.note, at))
-            self._refresh_story(own)
-            self._refresh_story(r["story_id"])
-            done.append(f"split item {r['uid']} out of story {r['story_id']} into {own}")
-        return done
+            return stories.apply_overrides(self, self.grouper.overrides, ts(datetime.now(UTC)))
 
     def story_id_for(self, ref: str) -> str | None:
         """A story id, a merged-away story id, an item id or a link -> the current story."""
-        rows = self._rows("SELECT id FROM stories WHERE id=?", (ref,))
-        if rows:
-            return str(rows[0]["id"])
-        rows = self._rows("SELECT into_id FROM story_merges WHERE from_id=?", (ref,))
-        if rows:
-            return str(rows[0]["into_id"])
-        rows = self._resolve([ref])
-        return str(rows[0]["story_id"]) if rows else None
+        return stories.story_id_for(self, ref)
 
     def story_explain(self, story_id: str) -> dict[str, Any]:
         """How a story was formed: each item's reason and figures, and merged-away ids."""
-        links = {r["item_id"]: r for r in self._rows(
-            "SELECT l.item_id, l.method, l.details, l.at, m.uid AS matched_uid "
-            "FROM story_links l LEFT JOIN items m ON m.id = l.matched_item "
-            "WHERE l.item_id IN (SELECT id FROM items WHERE story_id=?)", (story_id,))}
-        merged = self._rows("SELECT from_id, at, reason FROM story_merges WHERE into_id=? "
-                            "ORDER BY at", (story_id,))
-        created = self._rows("SELECT created_at FROM stories WHERE id=?", (story_id,))
-        return {"links": links, "merged": merged,
-                "created_at": created[0]["created_at"] if created else None}
+        return stories.story_explain(self, story_id)
 
     # --- reading for publish and rank ---------------------------------------------------------
 
