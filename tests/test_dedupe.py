@@ -108,6 +108,10 @@ _text = st.lists(st.sampled_from(WORDS), min_size=0, max_size=80).map(" ".join)
 def test_compare_is_symmetric(t1: str, x1: str, t2: str, x2: str, hours: float) -> None:
     a, b = probe(t1, x1, "a"), probe(t2, x2, "b", hours)
     assert dedupe.compare(a, b, S) == dedupe.compare(b, a, S)
+    # a remembered (compact) fingerprint decides the same, on either side
+    small = dedupe.Probe(b.item_id, b.source_id, b.published, dedupe.compact(b.fp))
+    assert dedupe.compare(a, small, S) == dedupe.compare(a, b, S) == \
+        dedupe.compare(small, a, S)
 
 
 @settings(max_examples=100, deadline=None)

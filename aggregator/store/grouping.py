@@ -23,7 +23,7 @@ from aggregator.types import DedupeSettings, Item, StoryOverride
 
 EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC)
 HOT_BUCKET = 50  # items under one key within a batch's days: more, and the key is ignored
-_CACHE_SIZE = 2_000  # fingerprints of recent items (the likely candidates), about 19 KB each
+_CACHE_SIZE = 5_000  # fingerprints of recent items (the likely candidates), about 8 KB each
 
 
 def day_number(when: datetime) -> int:
@@ -111,10 +111,7 @@ class Grouper:
         self.words = WordCounts(conn)
 
     def remember(self, item_id: int, fp: dedupe.Fingerprint) -> None:
-        fp.__dict__.pop("key_words", None)  # what comparing needs: index fields are not kept
-        fp.__dict__.pop("text_signature", None)
-        fp.__dict__.pop("strong_keys", None)
-        self._fps[item_id] = fp
+        self._fps[item_id] = dedupe.compact(fp)
         if len(self._fps) > _CACHE_SIZE:
             self._fps.popitem(last=False)
 
