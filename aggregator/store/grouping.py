@@ -216,9 +216,12 @@ class Grouper:
             linked = {story for story, _ in matches}
             # only what can match is fingerprinted: another source, within the window, and
             # one item per story is enough once the story matched
+            # a full story takes nothing more by similarity: not worth comparing
             cands = [i for i in near[n] if (s := stored.get(i)) is not None
                      and s.source_id != item.source_id and s.story_id not in linked
-                     and abs(s.published - item.published) <= window]
+                     and abs(s.published - item.published) <= window
+                     and self._size(plan.final(s.story_id), sizes, plan)
+                     < dedupe.MAX_STORY_ITEMS]
             fp_of = self._fingerprints(cands) if cands else {}
             matched: set[str] = set()
             for item_id in cands:
