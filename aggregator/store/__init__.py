@@ -75,7 +75,7 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA cache_size=-65536")  # 64 MB: the indexes of 1M items
+            conn.execute("PRAGMA cache_size=-32768")  # 32 MB: the recent index, hot item pages
             conn.execute("PRAGMA temp_store=MEMORY")
             self.db = sqlite_utils.Database(conn)
             self._migrate()
