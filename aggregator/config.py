@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aggregator.errors import ConfigError, ConfigIssue
 from aggregator.types import (
     HTML_FIELDS,
+    UI_LANGUAGES,
     Agency,
     ArticleSpec,
     Config,
@@ -231,6 +232,8 @@ def _settings(raw: Any, file: str, issues: list[ConfigIssue]) -> Settings:
     for name in ("database", "title", "description", "language", "output_dir", "listen_host"):
         values[name] = t.string(name)
     values["base_url"] = t.url("base_url")
+    values["ui_language"] = _ui_language(t)
+    values["websub_hub"] = t.url("websub_hub")
     values["contact_url"] = _contact(t)
     values["timezone"] = t.zone("timezone")
     values["default_interval"] = t.interval("default_interval")
@@ -310,6 +313,15 @@ def _env_overrides(settings: Settings, file: str, issues: list[ConfigIssue]) -> 
             value = value.rstrip("/")
         changes[name] = value
     return replace(settings, **changes) if changes else settings
+
+
+def _ui_language(t: _Table) -> str | None:
+    """The language of our own labels (index page, status page, feed titles): id or en."""
+    value = t.string("ui_language")
+    if value is not None and value not in UI_LANGUAGES:
+        t.problem("ui_language", f"'{value}' must be one of: {', '.join(UI_LANGUAGES)}")
+        return None
+    return value
 
 
 def _contact(t: _Table) -> str | None:

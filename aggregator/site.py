@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from aggregator.normalize.text import plain_text
 from aggregator.publish import (
     EPOCH,
     Entry,
@@ -14,6 +15,7 @@ from aggregator.publish import (
     render_index,
     render_opml,
 )
+from aggregator.publish.labels import labels
 from aggregator.rank import ScoreParts, baselines, cap, item_views, score_stories
 from aggregator.store import Store
 from aggregator.store.views import ViewReader
@@ -27,21 +29,23 @@ class SiteBuilder:
         self.config = config
         self.store = store
         self.s = config.settings
+        self.labels = labels(config.settings.ui_language)
 
     # --- entries ----------------------------------------------------------------------------
 
-    def _agency_names(self, slug: str) -> tuple[str, str]:
+    def _agency_names(self, slug: str) -> tuple[str, str, str]:
+        """The agency's name, its region's name and slug ("" when the agency is unknown)."""
         agency = self.config.agencies.get(slug)
         if agency is None:
-            return slug, ""
+            return slug, "", ""
         region = self.config.regions.get(agency.region)
-        return agency.name, region.name if region else agency.region
+        return agency.name, region.name if region else agency.region, agency.region
 
     def item_entry(self, item: StoredItem, entry_id: str | None = None,
                    also: tuple[str, ...] = (), also_links: tuple[str | None, ...] = (),
                    views: int | None = None,
                    updated: datetime | None = None, score: float | None = None) -> Entry:
-        agency_name, region_name = self._agency_names(item.agency)
+        agency_name, region_name, region_slug = self._agency_names(item.agency)
         source = self.config.source(item.source_id)
         return Entry(
             id=entry_id or f"urn:uuid:{item.uid}",
@@ -64,6 +68,9 @@ class SiteBuilder:
             also_published_by=also,
             also_links=also_links,
             score=score,
+            summary_text=plain_text(item.summary),
+            source_is_feed=source.kind == "feed" if source else False,
+            region_slug=region_slug,
         )
 
     def story_entry(self, story: Story, score: float | None = None) -> Entry:
@@ -80,7 +87,7 @@ class SiteBuilder:
 
     def _doc(self, path: str, title: str, description: str, entries: list[Entry]) -> FeedDoc:
         return FeedDoc(path, title, description, self.s.base_url + "/", self.s.base_url,
-                       self.s.language, tuple(entries))
+                       self.s.language, tuple(entries), self.s.ui_language, self.s.websub_hub)
 
     def ranked(self, now: datetime, agency: str | None = None,
                limit: int | None = None) -> list[tuple[Story, ScoreParts]]:
@@ -102,17 +109,15 @@ class SiteBuilder:
         return cap(scored, limit or self.s.feed_size, settings.max_per_source)
 
     def build(self, now: datetime) -> Site:
-        s = self.s
+        s, lab = self.s, self.labels
         combined = [
-            self._doc("feeds/all", f"{s.title}: terbaru",
-                      "Berita terbaru dari semua instansi, tiap berita sekali.",
+            self._doc("feeds/all", f"{s.title}: {lab.newest}", lab.newest_about,
                       [self.story_entry(st) for st in self.store.recent_stories(s.feed_size)]),
-            self._doc("feeds/top", f"{s.title}: terpopuler",
-                      "Berita teratas menurut jumlah pembaca dan kebaruan.",
+            self._doc("feeds/top", f"{s.title}: {lab.top}", lab.top_about,
                       [self.story_entry(st, parts.score) for st, parts in self.ranked(now)]),
         ]
         agency_docs = [
-            self._doc(f"feeds/agency/{a.slug}", a.name, f"Berita dari {a.name}.",
+            self._doc(f"feeds/agency/{a.slug}", a.name, lab.agency_about.format(name=a.name),
                       [self.item_entry(it) for it in self.store.agency_items(a.slug,
                                                                            s.feed_size)])
             for a in sorted(self.config.agencies.values(), key=lambda a: a.name)
@@ -123,19 +128,20 @@ class SiteBuilder:
             if not members:
                 continue
             stories = self.store.recent_stories(s.feed_size, members)
-            region_docs.append(self._doc(f"feeds/region/{region.slug}", f"Wilayah {region.name}",
-                                         f"Berita dari instansi di {region.name}.",
+            region_docs.append(self._doc(f"feeds/region/{region.slug}",
+                                         lab.region_title.format(name=region.name),
+                                         lab.region_about.format(name=region.name),
                                          [self.story_entry(st) for st in stories]))
         site: Site = {}
         for doc in (*combined, *agency_docs, *region_docs):
             for rendered in render_feed(doc):
                 site[rendered.path] = rendered
-        groups = [("Instansi", agency_docs), ("Wilayah", region_docs)]
+        groups = [(lab.agencies, agency_docs), (lab.regions, region_docs)]
         updated = max((d.updated for d in (*combined, *agency_docs, *region_docs)),
                       default=EPOCH)
-        opml = render_opml(s.title, [("Gabungan", combined), *groups], updated)
+        opml = render_opml(s.title, [(lab.combined, combined), *groups], updated)
         site["/opml"] = Rendered("/opml", opml, "text/x-opml; charset=utf-8", updated)
         index = render_index(s.title, s.description, combined[1].entries[:20], combined,
-                             groups, s.base_url + "/opml", s.language)
+                             groups, s.base_url + "/opml", lab)
         site["/"] = Rendered("/", index, "text/html; charset=utf-8", updated)
         return site

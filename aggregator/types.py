@@ -8,6 +8,7 @@ from typing import Literal
 
 SourceKind = Literal["feed", "html"]
 DEFAULT_CONTACT = "https://example.invalid/set-contact_url-in-config"
+UI_LANGUAGES = ("id", "en")  # languages of our own labels (`[settings] ui_language`)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class Settings:
     title: str = "Berita Pemerintah Daerah"
     description: str = "Berita resmi pemerintah provinsi, kota dan dinas, dalam satu feed."
     language: str = "id"
+    ui_language: str = "id"  # labels of our pages and feed titles: "id" or "en"
+    websub_hub: str | None = None  # WebSub hub the feeds declare and that is pinged
     contact_url: str = DEFAULT_CONTACT
     default_interval: int = 1800  # seconds
     timeout: float = 20.0  # seconds, whole request

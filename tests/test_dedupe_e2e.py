@@ -13,7 +13,16 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from tests.portal import Portal, Route, invoke, query, toml_str, write_sources_config
+from tests.feedcheck import assert_valid_tree
+from tests.portal import (
+    BASE_URL,
+    Portal,
+    Route,
+    invoke,
+    query,
+    toml_str,
+    write_sources_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -142,6 +151,7 @@ def poll_and_publish(conf: Path) -> None:
     assert result.exit_code == 0, result.output
     result = invoke("publish", config=conf)
     assert result.exit_code == 0, result.output
+    assert_valid_tree(conf.parent.parent / "public", BASE_URL)
 
 
 def test_one_story_in_combined_feeds_every_item_in_agency_feeds(portal: Portal,

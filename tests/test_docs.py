@@ -79,7 +79,8 @@ def test_every_setting_can_be_set_in_the_config(tmp_path: Path) -> None:
               "timeout": "5", "max_body_bytes": "4096", "max_redirects": "3",
               "concurrency": "8", "per_host_concurrency": "1", "feed_size": "10",
               "output_dir": '"out"', "listen_host": '"0.0.0.0"', "listen_port": "9000",
-              "parse_workers": "1", "include": "[]"}
+              "parse_workers": "1", "include": "[]", "ui_language": '"en"',
+              "websub_hub": '"https://hub.example.test/"'}
     names = {f.name for f in dataclasses.fields(Settings)} - {"rank", "dedupe"}
     assert names == set(values), "a Settings field is missing from this test"
     body = "[settings]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
@@ -101,3 +102,4 @@ def test_every_setting_can_be_set_in_the_config(tmp_path: Path) -> None:
     assert (settings.timeout, settings.listen_port, settings.rank.candidates) == (5, 9000, 50)
     assert settings.rank == RankSettings(12, 2, 3, 50, 14, 6, 4)
     assert settings.default_interval == 3600 and settings.timezone == "WITA"
+    assert (settings.ui_language, settings.websub_hub) == ("en", "https://hub.example.test/")

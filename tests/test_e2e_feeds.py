@@ -17,7 +17,9 @@ from urllib.parse import parse_qsl, urlsplit
 import feedparser
 import pytest
 
+from tests.feedcheck import assert_valid_tree
 from tests.portal import (
+    BASE_URL,
     ETAG_V1,
     FAILING,
     JATENG_LAST_MODIFIED,
@@ -362,6 +364,7 @@ def test_every_published_file_exists(scenario: Scenario) -> None:
 def test_published_items_are_clean_and_correctly_dated(scenario: Scenario) -> None:
     files = feed_files(scenario.out)
     assert len(files) >= 2 * (2 + 7)
+    assert assert_valid_tree(scenario.out, BASE_URL) == len(files) * 3 // 2  # and .json
     checked = 0
     for path in files:
         checked += len(check_published_feed(path))
@@ -447,6 +450,7 @@ def test_cross_agency_duplicate_is_one_story(tmp_path: Path, portal: Portal) -> 
     out = tmp_path / "public"
     result = invoke("publish", "--out", str(out), config=config)
     assert result.exit_code == 0, result.output
+    assert_valid_tree(out, BASE_URL)
     for name in ("all", "top"):
         for ext in ("rss", "atom"):
             path = out / "feeds" / f"{name}.{ext}"

@@ -14,7 +14,9 @@ from typing import Any
 import feedparser
 import pytest
 
+from tests.feedcheck import assert_valid_tree
 from tests.portal import (
+    BASE_URL,
     BJ_SCRAPER,
     Article,
     Portal,
@@ -289,6 +291,7 @@ def test_portal_end_to_end(portal: Portal, tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = run_cli("publish", "--out", str(out), config=config)
     assert proc.returncode == 0, proc.stderr
+    assert_valid_tree(out, BASE_URL)
     expected_views = {portal.url(site.a[i].path): site.a[i].views for i in STORED}
     for name in ("feeds/all.rss", "feeds/all.atom"):
         feed = read_feed(out / name)

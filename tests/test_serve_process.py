@@ -19,7 +19,9 @@ from typing import TypeVar
 import feedparser
 import pytest
 
+from tests.feedcheck import assert_valid_tree
 from tests.portal import (
+    BASE_URL,
     Portal,
     Route,
     Src,
@@ -141,6 +143,7 @@ def test_serve_polls_serves_and_stops_on_sigterm(served: tuple[subprocess.Popen[
     result = run_cli("publish", "--out", str(out), config=config)
     assert result.returncode == 0, result.stderr
     assert (out / "feeds" / "all.rss").read_bytes() == served_rss
+    assert_valid_tree(out, BASE_URL)
     written = sorted(f.relative_to(out).as_posix() for f in out.rglob("*") if f.is_file())
     assert {"feeds/all.atom", "feeds/all.json", "feeds/agency/pemprov-dki.rss", "opml",
             "index.html"} <= set(written)

@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from aggregator.errors import AggregatorError
 from aggregator.publish.feeds import render_atom, render_rss
 from aggregator.publish.jsonfeed import render_json
-from aggregator.publish.model import EPOCH, Entry, FeedDoc, Rendered
+from aggregator.publish.labels import Labels, labels
+from aggregator.publish.model import EPOCH, Entry, FeedDoc, Rendered, changed_paths
 from aggregator.publish.opml import render_opml
-from aggregator.publish.pages import render_index
+from aggregator.publish.pages import render_index, render_status
 
-__all__ = ["EPOCH", "Entry", "FeedDoc", "Rendered", "render_feed", "render_index",
-           "render_opml", "write_static"]
+__all__ = ["EPOCH", "Entry", "FeedDoc", "Labels", "Rendered", "changed_paths", "hub_topics",
+           "labels", "render_feed", "render_index", "render_opml", "render_status", "write_static"]
 
 FORMATS = (
     ("rss", render_rss, "application/rss+xml; charset=utf-8"),
@@ -34,8 +35,16 @@ def render_feed(doc: FeedDoc) -> list[Rendered]:
 
 @dataclass(frozen=True)
 class WriteReport:
-    written: tuple[str, ...]
+    written: tuple[str, ...]  # files
     unchanged: tuple[str, ...]
+    changed: tuple[str, ...] = ()  # URL paths of the written files ("/feeds/all.rss")
+    pinged: tuple[str, ...] = ()  # feed URLs announced to the WebSub hub
+    hub_problems: tuple[str, ...] = ()  # pings that failed
+
+
+def hub_topics(paths: Sequence[str], base_url: str) -> list[str]:
+    """The feed URLs among changed document paths: what a WebSub hub is told about."""
+    return [base_url + path for path in paths if path.startswith("/feeds/")]
 
 
 def _file_for(path: str) -> str:
@@ -48,6 +57,7 @@ def write_static(site: Mapping[str, Rendered], out_dir: str | os.PathLike[str]) 
     root = Path(out_dir)
     written: list[str] = []
     unchanged: list[str] = []
+    changed: list[str] = []
     try:
         for path in sorted(site):
             target = root / _file_for(path)
@@ -67,6 +77,7 @@ def write_static(site: Mapping[str, Rendered], out_dir: str | os.PathLike[str]) 
                 Path(tmp).unlink(missing_ok=True)
                 raise
             written.append(str(target))
+            changed.append(path)
     except OSError as exc:
         raise AggregatorError(f"cannot write static files to {root}: {exc}") from exc
-    return WriteReport(tuple(written), tuple(unchanged))
+    return WriteReport(tuple(written), tuple(unchanged), tuple(changed))

@@ -8,16 +8,38 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from aggregator.publish.model import NAMESPACE, FeedDoc
+from aggregator.publish.labels import labels
+from aggregator.publish.model import NAMESPACE, Entry, FeedDoc, categories
 
 _DC = "http://purl.org/dc/elements/1.1/"
+_MEDIA = "http://search.yahoo.com/mrss/"  # Media RSS: the lead image for readers that show it
+_ATOM = "http://www.w3.org/2005/Atom"
 _IMAGE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png",
                 "gif": "image/gif", "webp": "image/webp", "svg": "image/svg+xml"}
 
 
 class _AggFeedExt(BaseExtension):  # type: ignore[misc]
+    """Namespaces, and the WebSub hub link in RSS (feedgen writes only rel="self" there)."""
+
+    def __init__(self) -> None:
+        self.hub: str | None = None
+
     def extend_ns(self) -> dict[str, str]:
-        return {"agg": NAMESPACE, "dc": _DC}
+        return {"agg": NAMESPACE, "dc": _DC, "media": _MEDIA}
+
+    def extend_rss(self, feed: Any) -> Any:
+        channel = feed.find("channel")
+        if self.hub and channel is not None:
+            link = etree.Element(f"{{{_ATOM}}}link", href=self.hub, rel="hub")
+            self_link = channel.find(f"{{{_ATOM}}}link")
+            if self_link is not None:
+                self_link.addnext(link)
+            else:
+                channel.append(link)
+        return feed
+
+    def extend_atom(self, feed: Any) -> Any:
+        return feed
 
 
 class _AggEntryExt(BaseEntryExtension):  # type: ignore[misc]
@@ -38,6 +60,10 @@ class _AggEntryExt(BaseEntryExtension):  # type: ignore[misc]
         if d.get("views") is not None:
             views = etree.SubElement(entry, f"{{{NAMESPACE}}}views")
             views.text = str(d["views"])
+        if d.get("image"):
+            etree.SubElement(entry, f"{{{_MEDIA}}}content", url=d["image"], medium="image",
+                             type=d["image_type"])
+            etree.SubElement(entry, f"{{{_MEDIA}}}thumbnail", url=d["image"])
         for name, link in zip(d.get("also", ()), d.get("also_links", ()), strict=True):
             also = etree.SubElement(entry, f"{{{NAMESPACE}}}alsoPublishedBy")
             if link:
@@ -46,17 +72,28 @@ class _AggEntryExt(BaseEntryExtension):  # type: ignore[misc]
         return entry
 
     def extend_rss(self, entry: Any) -> Any:
+        # RSS has only pubDate: the entry's last change as atom:updated, which readers know
+        etree.SubElement(entry, f"{{{_ATOM}}}updated").text = self.data["updated"]
         return self._extend(entry)
 
     def extend_atom(self, entry: Any) -> Any:
         d = dict(self.data)
         d["author"] = None  # Atom has <author>
+        ns = entry.tag[: entry.tag.index("}") + 1] if entry.tag.startswith("{") else ""
         if d.get("image"):
             # feedgen 1.0 drops `rel` from entry links, which would make the image a second
             # alternate link; write the enclosure ourselves, in the entry's namespace
-            ns = entry.tag[: entry.tag.index("}") + 1] if entry.tag.startswith("{") else ""
             etree.SubElement(entry, f"{ns}link", rel="enclosure", href=d["image"],
                              type=d["image_type"])
+        # atom:source (RFC 4287 4.2.11): the source's feed (or listing page) and its name
+        source = etree.SubElement(entry, f"{ns}source")
+        etree.SubElement(source, f"{ns}id").text = d["source_url"]
+        etree.SubElement(source, f"{ns}title").text = d["source_name"]
+        if d["source_is_feed"]:
+            etree.SubElement(source, f"{ns}link", rel="self", href=d["source_url"])
+        else:
+            etree.SubElement(source, f"{ns}link", rel="alternate", type="text/html",
+                             href=d["source_url"])
         saved, self.data = self.data, d
         try:
             return self._extend(entry)
@@ -73,6 +110,9 @@ def _generator(doc: FeedDoc, ext: str) -> FeedGenerator:
     fg.description(doc.description)
     fg.link(href=doc.url(ext), rel="self",
             type="application/atom+xml" if ext == "atom" else "application/rss+xml")
+    if doc.hub and ext == "atom":
+        fg.link(href=doc.hub, rel="hub")
+    fg.agg.hub = doc.hub
     fg.link(href=doc.home, rel="alternate", type="text/html")  # last link = RSS <link>
     fg.language(doc.language)
     fg.updated(doc.updated)
@@ -90,12 +130,7 @@ def _generator(doc: FeedDoc, ext: str) -> FeedGenerator:
         fe.updated(e.updated)
         if e.author:
             fe.author(name=e.author)
-        summary = e.summary
-        if e.also_published_by:
-            also = ", ".join(
-                f'<a href="{_escape(link)}">{_escape(name)}</a>' if link else _escape(name)
-                for name, link in zip(e.also_published_by, e.also_links, strict=True))
-            summary = summary + f"<p><em>Juga dipublikasikan oleh: {also}</em></p>"
+        summary = e.summary + also_html(e, doc.ui_language)
         if summary and ext == "rss":
             fe.description(summary)
         elif summary:
@@ -104,9 +139,10 @@ def _generator(doc: FeedDoc, ext: str) -> FeedGenerator:
             fe.content(e.content, type="CDATA" if ext == "rss" else "html")
         elif not summary and not e.link:
             fe.content(_escape(e.title), type="html")
-        for term in (e.agency_name, e.region_name, *e.categories):
+        for term in categories(e):
             fe.category(term=term, label=term)
-        fe.source(url=e.source_url, title=e.source_name)
+        if ext == "rss":  # Atom: written whole by the extension
+            fe.source(url=e.source_url, title=e.source_name)
         image_type = ""
         if e.image:
             suffix = e.image.rsplit(".", 1)[-1].split("?")[0].lower()
@@ -117,9 +153,21 @@ def _generator(doc: FeedDoc, ext: str) -> FeedGenerator:
             "author": e.author, "agency_slug": e.agency_slug, "agency_name": e.agency_name,
             "source_id": e.source_id, "source_name": e.source_name, "views": e.views,
             "also": e.also_published_by, "also_links": e.also_links, "image": e.image,
-            "image_type": image_type,
+            "image_type": image_type, "source_url": e.source_url,
+            "updated": e.updated.isoformat(),
+            "source_is_feed": e.source_is_feed,
         }
     return fg
+
+
+def also_html(e: Entry, ui_language: str) -> str:
+    """The "also published by" line appended to a story's summary, with links to the copies."""
+    if not e.also_published_by:
+        return ""
+    also = ", ".join(
+        f'<a href="{_escape(link)}">{_escape(name)}</a>' if link else _escape(name)
+        for name, link in zip(e.also_published_by, e.also_links, strict=True))
+    return f"<p><em>{labels(ui_language).also_published_by}: {also}</em></p>"
 
 
 def _escape(text: str) -> str:

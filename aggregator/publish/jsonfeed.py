@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aggregator.publish.model import NAMESPACE, FeedDoc
+from aggregator.publish.model import NAMESPACE, FeedDoc, categories
 
 
 def render_json(doc: FeedDoc) -> bytes:
@@ -16,7 +16,7 @@ def render_json(doc: FeedDoc) -> bytes:
             "title": e.title,
             "date_published": e.published.isoformat(),
             "date_modified": e.updated.isoformat(),
-            "tags": [e.agency_name, e.region_name, *e.categories],
+            "tags": categories(e),
             "_aggregator": {
                 "about": NAMESPACE,
                 "agency": {"slug": e.agency_slug, "name": e.agency_name},
@@ -31,8 +31,8 @@ def render_json(doc: FeedDoc) -> bytes:
             item["url"] = e.link
         if e.content or e.summary:
             item["content_html"] = e.content or e.summary
-        if e.summary:
-            item["summary"] = e.summary
+        if e.summary_text:
+            item["summary"] = e.summary_text  # plain text, as JSON Feed asks
         if e.author:
             item["authors"] = [{"name": e.author}]
         if e.image:
@@ -47,4 +47,6 @@ def render_json(doc: FeedDoc) -> bytes:
         "language": doc.language,
         "items": items,
     }
+    if doc.hub:
+        feed["hubs"] = [{"type": "WebSub", "url": doc.hub}]
     return json.dumps(feed, ensure_ascii=False, indent=1).encode()

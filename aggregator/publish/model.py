@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -33,6 +34,21 @@ class Entry:
     also_published_by: tuple[str, ...] = ()  # other agencies' names (stories)
     also_links: tuple[str | None, ...] = ()  # their copy's link, parallel to the names
     score: float | None = None
+    summary_text: str = ""  # the summary as plain text (JSON Feed `summary`)
+    source_is_feed: bool = True  # source_url is a feed (else an HTML listing page)
+    region_slug: str = ""
+
+
+def categories(e: Entry) -> list[str]:
+    """The agency, the region and the item's own categories: each once, none empty."""
+    terms: list[str] = []
+    folded: set[str] = set()
+    for raw in (e.agency_name, e.region_name, *e.categories):
+        term = raw.strip()
+        if term and term.casefold() not in folded:
+            folded.add(term.casefold())
+            terms.append(term)
+    return terms
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,8 @@ class FeedDoc:
     base_url: str
     language: str
     entries: tuple[Entry, ...]
+    ui_language: str = "id"  # our own labels ("Juga dipublikasikan oleh"), see labels.py
+    hub: str | None = None  # WebSub hub the feed declares
 
     @property
     def updated(self) -> datetime:
@@ -67,3 +85,15 @@ class Rendered:
         digest = hashlib.sha256(self.body).hexdigest()[:32]
         object.__setattr__(self, "etag", f'"{digest}"')
         object.__setattr__(self, "gzipped", gzip.compress(self.body, 6, mtime=0))
+
+    @property
+    def gzip_etag(self) -> str:
+        """The gzip-coded body is another representation, so another strong ETag
+        (RFC 9110 8.8.3), derived from the same content."""
+        return self.etag[:-1] + '-gzip"'
+
+
+def changed_paths(old: Mapping[str, Rendered], new: Mapping[str, Rendered]) -> list[str]:
+    """The documents of `new` whose bytes differ from (or are missing in) `old`."""
+    return sorted(path for path, doc in new.items()
+                  if path not in old or old[path].etag != doc.etag)

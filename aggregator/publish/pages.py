@@ -1,70 +1,104 @@
-"""The HTML index page: top stories, every feed with subscribe links, autodiscovery.
-Works without JavaScript and reads well on a phone."""
+"""The HTML pages: the index (top stories, every feed with subscribe links) and the source
+status page. Both carry feed autodiscovery, work without JavaScript and read well on a phone;
+their labels are Indonesian or English (`labels.py`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
+from typing import Any
 
+from aggregator.publish.labels import Labels
 from aggregator.publish.model import Entry, FeedDoc
 
 _STYLE = """
 body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:0 auto;padding:1rem;color:#222}
 h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem}
 ol,ul{padding-left:1.2rem}li{margin:.4rem 0}.meta{color:#666;font-size:.85rem}
-a{color:#0645ad}.feeds a{margin-right:.5rem;font-size:.85rem}
+a{color:#0645ad}.feeds a{display:inline-block;margin-right:.6rem;padding:.1rem 0;font-size:.85rem}
+table{border-collapse:collapse;display:block;overflow-x:auto}td,th{padding:.2rem .5rem;
+text-align:left;vertical-align:top}.failing,.drifting{color:#b00}
 """
+_KINDS = (("rss", "application/rss+xml", "RSS"), ("atom", "application/atom+xml", "Atom"),
+          ("json", "application/feed+json", "JSON"))
 
 
-def _feed_links(doc: FeedDoc) -> str:
-    links = " ".join(f'<a href="{escape(doc.url(ext))}">{label}</a>'
-                     for ext, label in (("rss", "RSS"), ("atom", "Atom"), ("json", "JSON")))
-    return f'<span class="feeds">{links}</span>'
+def autodiscovery(feeds: Sequence[tuple[str, str]]) -> str:
+    """`<link rel="alternate">` for each (title, URL without extension) in every format."""
+    return "\n".join(
+        f'<link rel="alternate" type="{kind}" title="{escape(title)} ({label})" '
+        f'href="{escape(url)}.{ext}">'
+        for title, url in feeds for ext, kind, label in _KINDS)
 
 
-def render_index(title: str, description: str, top: Sequence[Entry],
-                 combined: Sequence[FeedDoc], groups: Sequence[tuple[str, Sequence[FeedDoc]]],
-                 opml_url: str, language: str) -> bytes:
-    head_links = "\n".join(
-        f'<link rel="alternate" type="application/{kind}" title="{escape(doc.title)}" '
-        f'href="{escape(doc.url(ext))}">'
-        for doc in combined
-        for ext, kind in (("rss", "rss+xml"), ("atom", "atom+xml"), ("json", "feed+json")))
-    stories = "\n".join(
-        f'<li><a href="{escape(e.link or "#")}">{escape(e.title)}</a><br>'
-        f'<span class="meta">{escape(e.agency_name)} · '
-        f'{e.published.strftime("%d-%m-%Y %H:%M")} UTC'
-        + (f" · {e.views} kali dilihat" if e.views is not None else "")
-        + "</span></li>"
-        for e in top)
-    feeds = "\n".join(f"<li>{escape(d.title)} {_feed_links(d)}</li>" for d in combined)
-    sections = []
-    for group_title, docs in groups:
-        rows = "\n".join(f"<li>{escape(d.title)} {_feed_links(d)}</li>" for d in docs)
-        sections.append(f"<h2>{escape(group_title)}</h2>\n<ul>\n{rows}\n</ul>")
-    page = f"""<!DOCTYPE html>
-<html lang="{escape(language)}">
+def _page(title: str, labels: Labels, head: str, body: str) -> bytes:
+    return f"""<!DOCTYPE html>
+<html lang="{labels.lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(title)}</title>
-{head_links}
+{head}
 <style>{_STYLE}</style>
 </head>
 <body>
-<h1>{escape(title)}</h1>
-<p>{escape(description)}</p>
-<h2>Berita teratas</h2>
-<ol>
-{stories or "<li>Belum ada berita.</li>"}
-</ol>
-<h2>Feed gabungan</h2>
-<ul>
-{feeds}
-<li><a href="{escape(opml_url)}">OPML: semua feed sekaligus</a></li>
-</ul>
-{chr(10).join(sections)}
+{body}
 </body>
 </html>
-"""
-    return page.encode()
+""".encode()
+
+
+def _feed_links(doc: FeedDoc, labels: Labels) -> str:
+    links = " ".join(f'<a href="{escape(doc.url(ext))}" type="{kind}">{label}</a>'
+                     for ext, kind, label in _KINDS)
+    return f'<span class="feeds" aria-label="{escape(labels.subscribe)}">{links}</span>'
+
+
+def _base(doc: FeedDoc) -> str:
+    return f"{doc.base_url}/{doc.path}"
+
+
+def render_index(title: str, description: str, top: Sequence[Entry],
+                 combined: Sequence[FeedDoc], groups: Sequence[tuple[str, Sequence[FeedDoc]]],
+                 opml_url: str, labels: Labels) -> bytes:
+    head = autodiscovery([(d.title, _base(d)) for d in combined])
+    stories = "\n".join(
+        f'<li><a href="{escape(e.link or "#")}">{escape(e.title)}</a><br>'
+        f'<span class="meta">{escape(e.agency_name)} · '
+        f'<time datetime="{e.published.isoformat()}">'
+        f'{e.published.strftime("%d-%m-%Y %H:%M")} UTC</time>'
+        + (" · " + labels.views.format(n=e.views) if e.views is not None else "")
+        + "</span></li>"
+        for e in top)
+    feeds = "\n".join(f"<li>{escape(d.title)} {_feed_links(d, labels)}</li>" for d in combined)
+    sections = []
+    for group_title, docs in groups:
+        rows = "\n".join(f"<li>{escape(d.title)} {_feed_links(d, labels)}</li>" for d in docs)
+        sections.append(f"<h2>{escape(group_title)}</h2>\n<ul>\n{rows}\n</ul>")
+    body = f"""<h1>{escape(title)}</h1>
+<p>{escape(description)}</p>
+<h2>{escape(labels.top_stories)}</h2>
+<ol>
+{stories or f"<li>{escape(labels.no_stories)}</li>"}
+</ol>
+<h2>{escape(labels.combined)}</h2>
+<ul>
+{feeds}
+<li><a href="{escape(opml_url)}" type="text/x-opml">{escape(labels.opml)}</a></li>
+</ul>
+{chr(10).join(sections)}"""
+    return _page(title, labels, head, body)
+
+
+def render_status(rows: Sequence[Mapping[str, Any]], labels: Labels,
+                  feeds: Sequence[tuple[str, str]]) -> bytes:
+    """The source health page (`/status`): one row per source; `feeds` for autodiscovery."""
+    cells = "".join(
+        f"<tr><td>{escape(r['id'])}</td><td class='{escape(r['state'])}'>{escape(r['state'])}"
+        f"</td><td>{r['item_count']}</td><td>{escape(r['last_success_at'] or '-')}</td>"
+        f"<td>{escape(r['last_error'] or '')}</td><td>{escape(r['next_due_at'] or '-')}</td>"
+        "</tr>" for r in rows)
+    header = "".join(f"<th>{escape(c)}</th>" for c in labels.status_columns)
+    body = (f"<h1>{escape(labels.source_status)}</h1>\n"
+            f"<table><tr>{header}</tr>{cells}</table>")
+    return _page(labels.source_status, labels, autodiscovery(feeds), body)
