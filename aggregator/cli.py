@@ -228,11 +228,16 @@ def publish(ctx: click.Context, out_dir: str | None, as_json: bool) -> None:
     with _errors():
         result = agg.publish(out_dir)
     if as_json:
-        click.echo(_dumps({"written": result.written, "unchanged": result.unchanged}))
+        click.echo(_dumps({"written": result.written, "unchanged": result.unchanged,
+                           "pinged": result.pinged, "hub_errors": result.hub_problems}))
     else:
         for path in result.written:
             click.echo(f"wrote {path}")
         click.echo(f"{len(result.written)} written, {len(result.unchanged)} unchanged")
+        if result.pinged:
+            click.echo(f"WebSub hub told of {len(result.pinged)} changed feed(s)")
+    for problem in result.hub_problems:
+        click.echo(f"warning: WebSub ping failed: {problem}", err=True)
 
 
 @cli.command()
@@ -260,11 +265,15 @@ def run(ctx: click.Context, out_dir: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(_dumps({"sources": [_report_dict(r) for r in result.reports],
                            "written": result.publish.written,
-                           "unchanged": result.publish.unchanged}))
+                           "unchanged": result.publish.unchanged,
+                           "pinged": result.publish.pinged,
+                           "hub_errors": result.publish.hub_problems}))
     else:
         _print_reports(list(result.reports), False)
         click.echo(f"published: {len(result.publish.written)} written, "
                    f"{len(result.publish.unchanged)} unchanged")
+    for problem in result.publish.hub_problems:
+        click.echo(f"warning: WebSub ping failed: {problem}", err=True)
     sys.exit(EXIT_FAILED if any(r.outcome == "error" for r in result.reports) else EXIT_OK)
 
 

@@ -127,9 +127,24 @@ class Aggregator:
         return SiteBuilder(self.config, self.store).build(self.clock())
 
     def publish(self, out_dir: str | None = None) -> WriteReport:
+        """Write the static files; the feeds that changed are announced to the WebSub hub."""
         from aggregator.publish import write_static
 
-        return write_static(self.render(), out_dir or self.config.settings.output_dir)
+        report = write_static(self.render(), out_dir or self.config.settings.output_dir)
+        pinged, problems = self.announce(report.changed)
+        return replace(report, pinged=tuple(pinged), hub_problems=tuple(problems))
+
+    def announce(self, paths: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Ping `[settings] websub_hub` (when set) for the feeds among the changed `paths`:
+        the feed URLs pinged, and one message per ping that failed."""
+        from aggregator.fetch import ping_hub
+        from aggregator.publish import hub_topics
+
+        settings = self.config.settings
+        if not settings.websub_hub:
+            return [], []
+        topics = hub_topics(paths, settings.base_url)
+        return topics, ping_hub(settings.websub_hub, topics, settings)
 
     def lock_path(self) -> Path:
         return Path(self.config.settings.database).with_suffix(".lock")

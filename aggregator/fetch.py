@@ -13,7 +13,7 @@ import hashlib
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -254,3 +254,29 @@ class Fetcher:
         return FetchResult(url, final_url, response.status_code, resp_headers,
                            None if unchanged else body, unchanged, digest,
                            time.monotonic() - started, redirects)
+
+
+def ping_hub(hub: str, topics: Sequence[str], settings: Settings) -> list[str]:
+    """Tell a WebSub hub that `topics` (feed URLs) changed: one form POST
+    `hub.mode=publish&hub.url=TOPIC` per feed, the convention hubs accept (the WebSub
+    recommendation leaves publishing to the hub). Returns one message per failed ping; a hub
+    that is down never fails a publish, and once it cannot be reached the rest are skipped."""
+    problems: list[str] = []
+    if not topics:
+        return problems
+    with httpx.Client(timeout=httpx.Timeout(settings.timeout), trust_env=False,
+                      follow_redirects=True, max_redirects=settings.max_redirects,
+                      headers={"User-Agent": settings.user_agent}) as client:
+        for n, topic in enumerate(topics):
+            try:
+                response = client.post(hub, data={"hub.mode": "publish", "hub.url": topic})
+            except httpx.TransportError as exc:
+                problems.append(f"{hub}: cannot reach the hub ({exc or type(exc).__name__}); "
+                                f"{len(topics) - n} feed(s) not announced")
+                break
+            except httpx.HTTPError as exc:
+                problems.append(f"{hub}: {topic}: {exc or type(exc).__name__}")
+                continue
+            if not 200 <= response.status_code < 300:
+                problems.append(f"{hub}: {topic}: HTTP {response.status_code}")
+    return problems
