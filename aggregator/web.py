@@ -8,10 +8,11 @@ memory with ETag, Last-Modified, 304s, gzip and HEAD. The paths are the same as 
 from __future__ import annotations
 
 import contextlib
-import html
+import difflib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
@@ -21,30 +22,61 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from aggregator.core import Aggregator, top_rows
+from aggregator.core import Aggregator, top_rows, utcnow
 from aggregator.errors import NotFoundError
+from aggregator.publish import Labels, Rendered, changed_paths, labels, render_status
 from aggregator.scheduler import Scheduler
 from aggregator.site import Site
 from aggregator.store import Store
+from aggregator.types import Config
 
 log = logging.getLogger("aggregator.web")
 
 
 class SiteHolder:
-    """The current rendered site; swapped whole, read without locking."""
+    """The current rendered site, with the time each document's bytes were first served
+    (its Last-Modified, as a static file's mtime would be); swapped whole, read without
+    locking."""
 
-    def __init__(self) -> None:
-        self.site: Site = {}
+    def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
+        self.clock = clock
+        self.state: tuple[Site, dict[str, datetime]] = ({}, {})
 
-    def update(self, site: Site) -> None:
-        self.site = site
+    @property
+    def site(self) -> Site:
+        return self.state[0]
+
+    def update(self, site: Site) -> list[str]:
+        """Serve `site` from now on; returns the paths whose bytes changed."""
+        old, since = self.state
+        now = self.clock().replace(microsecond=0)
+        changed = changed_paths(old, site)
+        moved = set(changed)
+        self.state = (site, {path: now if path in moved else since[path] for path in site})
+        return changed
 
 
-def _not_modified(request: Request, etag: str, last_modified: str) -> bool:
+def max_age(config: Config) -> int:
+    """Cache-Control max-age of the feeds: the shortest poll interval of the enabled sources
+    (no feed can change sooner), or `default_interval` when there are none."""
+    return min((s.interval for s in config.sources if s.enabled),
+               default=config.settings.default_interval)
+
+
+def not_found_text(path: str, paths: Sequence[str], lab: Labels) -> str:
+    """A 404 that helps: the closest published paths, and where every feed is listed."""
+    lines = [lab.not_found.format(path=path)]
+    for guess in difflib.get_close_matches(path, list(paths), n=3, cutoff=0.6):
+        lines.append(lab.did_you_mean.format(url=guess))
+    lines.append(lab.known_feeds)
+    return "\n".join(lines) + "\n"
+
+
+def _not_modified(request: Request, etags: tuple[str, str], last_modified: str) -> bool:
     inm = request.headers.get("if-none-match")
-    if inm is not None:
+    if inm is not None:  # weak comparison (RFC 9110 13.1.2); it outranks If-Modified-Since
         tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
-        return etag in tags or "*" in tags
+        return "*" in tags or any(etag in tags for etag in etags)
     ims = request.headers.get("if-modified-since")
     if ims:
         try:
@@ -76,32 +108,42 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
               cache_seconds: int = 300) -> Starlette:
     status_lock = threading.Lock()
     reader: dict[str, Store] = {}
+    lab = labels(agg.config.settings.ui_language)
+    base = agg.config.settings.base_url
+    combined = [(title, f"{base}/feeds/{name}") for name, title in
+                (("all", f"{agg.config.settings.title}: {lab.newest}"),
+                 ("top", f"{agg.config.settings.title}: {lab.top}"))]
 
     def read_store() -> Store:
         if "store" not in reader:
             reader["store"] = Store(agg.config.settings.database)
         return reader["store"]
 
+    def lookup(path: str) -> tuple[Rendered | None, datetime | None]:
+        site, since = holder.state
+        for candidate in (path, path.rstrip("/"), "/" if path == "/index.html" else None):
+            if candidate and candidate in site:
+                return site[candidate], since.get(candidate)
+        return None, None
+
     async def document(request: Request) -> Response:
         path = request.url.path
-        doc = holder.site.get(path)
-        if doc is None and path.endswith("/") and path != "/":
-            doc = holder.site.get(path.rstrip("/"))
+        doc, since = lookup(path)
         if doc is None:
-            return PlainTextResponse(
-                f"404: no feed at {path}. Every published feed is listed at /opml and on /.\n",
-                status_code=404)
-        last_modified = format_datetime(doc.last_modified, usegmt=True)
+            return PlainTextResponse(not_found_text(path, list(holder.site), lab),
+                                     status_code=404)
+        gzipped = accepts_gzip(request.headers.get("accept-encoding", ""))
+        last_modified = format_datetime(since or doc.last_modified, usegmt=True)
         headers = {
-            "ETag": doc.etag,
+            "ETag": doc.gzip_etag if gzipped else doc.etag,
             "Last-Modified": last_modified,
             "Cache-Control": f"public, max-age={cache_seconds}",
             "Vary": "Accept-Encoding",
         }
-        if _not_modified(request, doc.etag, last_modified):
+        if _not_modified(request, (doc.etag, doc.gzip_etag), last_modified):
             return Response(status_code=304, headers=headers)
         body = doc.body
-        if accepts_gzip(request.headers.get("accept-encoding", "")):
+        if gzipped:
             body = doc.gzipped
             headers["Content-Encoding"] = "gzip"
         headers["Content-Length"] = str(len(body))
@@ -135,20 +177,7 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
         return JSONResponse(top_rows(ranked, explain))
 
     async def status(request: Request) -> Response:
-        rows = sources_rows()
-        body = "".join(
-            f"<tr><td>{html.escape(r['id'])}</td><td class='{r['state']}'>{r['state']}</td>"
-            f"<td>{r['item_count']}</td><td>{r['last_success_at'] or '-'}</td>"
-            f"<td>{html.escape(r['last_error'] or '')}</td><td>{r['next_due_at'] or '-'}</td>"
-            "</tr>" for r in rows)
-        page = (
-            "<!DOCTYPE html><html lang='id'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            "<title>Status sumber</title><style>body{font:15px system-ui;margin:1rem}"
-            "td,th{padding:.2rem .5rem;text-align:left}.failing{color:#b00}</style></head>"
-            "<body><h1>Status sumber</h1><table><tr><th>Sumber</th><th>Status</th>"
-            "<th>Item</th><th>Terakhir berhasil</th><th>Galat terakhir</th>"
-            f"<th>Berikutnya</th></tr>{body}</table></body></html>")
+        page = render_status(sources_rows(), lab, combined)
         return Response(page, media_type="text/html; charset=utf-8")
 
     async def healthz(request: Request) -> Response:
@@ -190,10 +219,18 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
 def serve(agg: Aggregator, host: str, port: int) -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    holder = SiteHolder()
-    holder.update(agg.render())
-    scheduler = Scheduler(agg, holder.update)
-    app = build_app(agg, holder, scheduler,
-                    cache_seconds=min((s.interval for s in agg.config.sources), default=300))
+    holder = SiteHolder(agg.clock)
+
+    def publish(site: Site) -> None:
+        """Serve the new site; announce its changed feeds to the WebSub hub, if any."""
+        pinged, problems = agg.announce(holder.update(site))
+        for problem in problems:
+            log.warning("WebSub ping failed: %s", problem)
+        if pinged:
+            log.info("WebSub hub told of %d changed feed(s)", len(pinged))
+
+    holder.update(agg.render())  # at start: served as is, not announced
+    scheduler = Scheduler(agg, publish)
+    app = build_app(agg, holder, scheduler, cache_seconds=max_age(agg.config))
     log.info("serving %d documents on http://%s:%d/", len(holder.site), host, port)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

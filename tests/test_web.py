@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
@@ -19,7 +20,9 @@ import uvicorn
 from lxml import etree
 
 from aggregator.core import Aggregator
-from aggregator.web import SiteHolder, build_app
+from aggregator.publish import Rendered
+from aggregator.web import SiteHolder, build_app, max_age
+from tests.feedcheck import check_document
 from tests.portal import (
     Portal,
     Route,
@@ -169,6 +172,54 @@ def test_gzip(served: Served) -> None:
     assert "accept-encoding" in headers.get("vary", "").lower()
     assert gzip.decompress(body) == plain
     assert len(body) < len(plain)
+    # another representation, another strong ETag (RFC 9110 8.8.3); either validates
+    assert headers["etag"] != plain_headers["etag"]
+    for etag in (headers["etag"], plain_headers["etag"]):
+        status, again, _ = served.request("GET", "/feeds/all.atom",
+                                          {"Accept-Encoding": "gzip", "If-None-Match": etag})
+        assert status == 304 and again["etag"] == headers["etag"]
+
+
+def test_every_served_feed_is_valid_at_its_own_url(served: Served) -> None:
+    """tests/feedcheck.py on what the server answers: the self link is the URL asked."""
+    problems = {}
+    for path in feed_paths(served):
+        status, headers, body = served.request("GET", path)
+        assert status == 200 and "charset=utf-8" in headers["content-type"], path
+        found = check_document(body, f"http://127.0.0.1:{served.port}{path}")
+        if found:
+            problems[path] = found
+    assert not problems, problems
+
+
+def test_cache_control_follows_the_poll_interval(served: Served) -> None:
+    config = Aggregator.open(str(served.config))
+    try:
+        seconds = max_age(config.config)
+    finally:
+        config.close()
+    assert seconds == 15 * 60  # every source polls every 15m (tests/portal.py)
+    _, headers, _ = served.request("GET", "/feeds/all.rss")
+    assert "max-age=" in headers["cache-control"]
+
+
+def test_last_modified_is_when_the_bytes_changed() -> None:
+    """The holder keeps a document's Last-Modified while its bytes stay the same, and moves
+    it to the render time when they change (a view count, a reordering), even if no entry
+    got newer: a client asking If-Modified-Since then gets the new bytes."""
+    times = iter([datetime(2024, 6, 25, 8, tzinfo=UTC), datetime(2024, 6, 25, 9, tzinfo=UTC),
+                  datetime(2024, 6, 25, 10, tzinfo=UTC)])
+    holder = SiteHolder(lambda: next(times))
+    entry_date = datetime(2024, 6, 24, tzinfo=UTC)
+
+    def doc(body: bytes) -> Rendered:
+        return Rendered("/feeds/all.rss", body, "application/rss+xml", entry_date)
+
+    assert holder.update({"/feeds/all.rss": doc(b"<rss>1</rss>")}) == ["/feeds/all.rss"]
+    assert holder.update({"/feeds/all.rss": doc(b"<rss>1</rss>")}) == []
+    assert holder.state[1]["/feeds/all.rss"] == datetime(2024, 6, 25, 8, tzinfo=UTC)
+    assert holder.update({"/feeds/all.rss": doc(b"<rss>2</rss>")}) == ["/feeds/all.rss"]
+    assert holder.state[1]["/feeds/all.rss"] == datetime(2024, 6, 25, 10, tzinfo=UTC)
 
 
 def test_gzip_refused_by_the_client_is_not_sent(served: Served) -> None:
@@ -181,10 +232,27 @@ def test_gzip_refused_by_the_client_is_not_sent(served: Served) -> None:
 
 def test_unknown_path_is_a_helpful_404(served: Served) -> None:
     for path in ("/feeds/agency/tidak-ada.rss", "/feeds/all.xml", "/berita"):
-        status, _, body = served.request("GET", path)
+        status, headers, body = served.request("GET", path)
         assert status == 404, path
+        assert "charset=utf-8" in headers["content-type"]
         text = body.decode()
         assert path in text and "/opml" in text, text
+    # a near miss names the feed that exists
+    agency = next(p for p in feed_paths(served) if p.startswith("/feeds/agency/"))
+    typo = agency.replace(".rss", ".rs").replace(".atom", ".atm").replace("-", "", 1)
+    status, _, body = served.request("GET", typo)
+    assert status == 404 and agency.rsplit(".", 1)[0] in body.decode(), body
+
+
+def test_index_html_and_status_offer_autodiscovery(served: Served) -> None:
+    status, _, index = served.request("GET", "/index.html")
+    assert status == 200 and index == served.request("GET", "/")[2]
+    _, _, page = served.request("GET", "/status")
+    for body in (index, page):
+        html = body.decode()
+        assert '<meta name="viewport"' in html and "<script" not in html
+        for ext in ("rss", "atom", "json"):
+            assert f'href="http://127.0.0.1:{served.port}/feeds/all.{ext}"' in html, ext
 
 
 def test_self_links_point_at_the_served_documents(served: Served) -> None:
