@@ -216,21 +216,26 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-def serve(agg: Aggregator, host: str, port: int) -> None:
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    holder = SiteHolder(agg.clock)
+def publisher(agg: Aggregator, holder: SiteHolder) -> Callable[[Site], None]:
+    """What the scheduler calls with each new render: serve it, and announce its changed
+    feeds to the WebSub hub, if one is set."""
 
     def publish(site: Site) -> None:
-        """Serve the new site; announce its changed feeds to the WebSub hub, if any."""
         pinged, problems = agg.announce(holder.update(site))
         for problem in problems:
             log.warning("WebSub ping failed: %s", problem)
         if pinged:
             log.info("WebSub hub told of %d changed feed(s)", len(pinged))
 
+    return publish
+
+
+def serve(agg: Aggregator, host: str, port: int) -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    holder = SiteHolder(agg.clock)
     holder.update(agg.render())  # at start: served as is, not announced
-    scheduler = Scheduler(agg, publish)
+    scheduler = Scheduler(agg, publisher(agg, holder))
     app = build_app(agg, holder, scheduler, cache_seconds=max_age(agg.config))
     log.info("serving %d documents on http://%s:%d/", len(holder.site), host, port)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

@@ -15,6 +15,8 @@ from urllib.parse import parse_qs
 import pytest
 from lxml import etree
 
+from aggregator.core import Aggregator
+from aggregator.web import SiteHolder, publisher
 from tests.feedcheck import ATOM, assert_valid_tree
 from tests.portal import (
     BASE_URL,
@@ -155,3 +157,32 @@ def test_without_a_hub_nothing_is_declared_or_pinged(hub: Hub, tmp_path: Path) -
     assert report["pinged"] == [] and hub.pings == []
     for name in ("all.rss", "all.atom", "all.json"):
         assert b"hub" not in (out / "feeds" / name).read_bytes(), name
+
+
+def test_serve_announces_what_a_poll_changed(hub: Hub, tmp_path: Path) -> None:
+    """Under `serve`, the scheduler hands each new render to `publisher`: the holder serves
+    it and the hub hears of the feeds whose bytes changed; the render at start-up is not
+    announced."""
+    with Portal() as portal:
+        serve_standard_feeds(portal)
+        config = write_config(tmp_path, portal, SOURCES,
+                              settings=f'websub_hub = "{hub.url}"\n')
+        assert invoke("poll", "--all", config=config).exit_code == 0
+        agg = Aggregator.open(str(config))
+        try:
+            holder = SiteHolder()
+            holder.update(agg.render())
+            publish = publisher(agg, holder)
+            publish(agg.render())
+            assert hub.pings == []  # same bytes: nothing to announce
+            before = holder.site
+            portal.routes["/rss/bali.xml"] = Route(fixture_feed("pemprov-bali-etag-v2.rss"),
+                                                   etag=ETAG_V1 + "2")
+            assert invoke("poll", "--source", "bali-etag", config=config).exit_code == 0
+            publish(agg.render())
+        finally:
+            agg.close()
+    changed = {BASE_URL + path for path, doc in holder.site.items()
+               if path.startswith("/feeds/") and before[path].etag != doc.etag}
+    assert changed and hub.topics() == changed
+    assert f"{BASE_URL}/feeds/agency/pemprov-bali.atom" in changed
