@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import click
 
@@ -20,6 +20,9 @@ from aggregator.core import Aggregator, explain_lines, preview_source, read_conf
 from aggregator.errors import AggregatorError, ConfigError, LockedError, NotFoundError
 from aggregator.normalize.text import excerpt
 from aggregator.types import SourceReport
+
+if TYPE_CHECKING:  # publishing loads only when something is rendered
+    from aggregator.publish import WriteReport
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -219,6 +222,9 @@ def publish(ctx: click.Context, out_dir: str | None, as_json: bool) -> None:
     """Render every feed, the OPML and the index page as static files.
 
     Files are written atomically; a file whose content did not change is left untouched.
+    The files of feeds that no longer exist (an agency removed from the config) are
+    deleted, only those an earlier publish wrote (listed in DIR/.aggregator-manifest);
+    other files in DIR are never touched.
 
     \b
     Example:
@@ -229,13 +235,24 @@ def publish(ctx: click.Context, out_dir: str | None, as_json: bool) -> None:
         result = agg.publish(out_dir)
     if as_json:
         click.echo(_dumps({"written": result.written, "unchanged": result.unchanged,
+                           "removed": result.removed, "kept": result.kept,
                            "pinged": result.pinged, "hub_errors": result.hub_problems}))
     else:
         for path in result.written:
             click.echo(f"wrote {path}")
-        click.echo(f"{len(result.written)} written, {len(result.unchanged)} unchanged")
+        for path in result.removed:
+            click.echo(f"removed {path}")
+        click.echo(f"{len(result.written)} written, {len(result.unchanged)} unchanged"
+                   + (f", {len(result.removed)} removed" if result.removed else ""))
         if result.pinged:
             click.echo(f"WebSub hub told of {len(result.pinged)} changed feed(s)")
+    _warn_publish(result)
+
+
+def _warn_publish(result: WriteReport) -> None:
+    for path in result.kept:
+        click.echo(f"warning: {path} is no longer published but was changed since it was "
+                   "written; left alone", err=True)
     for problem in result.hub_problems:
         click.echo(f"warning: WebSub ping failed: {problem}", err=True)
 
@@ -266,14 +283,16 @@ def run(ctx: click.Context, out_dir: str | None, as_json: bool) -> None:
         click.echo(_dumps({"sources": [_report_dict(r) for r in result.reports],
                            "written": result.publish.written,
                            "unchanged": result.publish.unchanged,
+                           "removed": result.publish.removed,
                            "pinged": result.publish.pinged,
                            "hub_errors": result.publish.hub_problems}))
     else:
         _print_reports(list(result.reports), False)
         click.echo(f"published: {len(result.publish.written)} written, "
-                   f"{len(result.publish.unchanged)} unchanged")
-    for problem in result.publish.hub_problems:
-        click.echo(f"warning: WebSub ping failed: {problem}", err=True)
+                   f"{len(result.publish.unchanged)} unchanged"
+                   + (f", {len(result.publish.removed)} removed"
+                      if result.publish.removed else ""))
+    _warn_publish(result.publish)
     sys.exit(EXIT_FAILED if any(r.outcome == "error" for r in result.reports) else EXIT_OK)
 
 
