@@ -38,7 +38,7 @@ from aggregator.types import (
 )
 
 if TYPE_CHECKING:  # publishing (feedgen, lxml) loads only when something is rendered
-    from aggregator.publish import WriteReport
+    from aggregator.publish import FeedRenderer, WriteReport
     from aggregator.rank import ScoreParts
     from aggregator.site import Site
 
@@ -82,6 +82,7 @@ class Aggregator:
         self.store.sync_sources(config)
         self.store.index_backlog()
         self.store.configure_dedupe(config.settings.dedupe, story_overrides(config))
+        self.renderer: FeedRenderer | None = None  # made at the first render
 
     @classmethod
     def open(cls, config_path: str | None = None,
@@ -122,9 +123,13 @@ class Aggregator:
     # --- publishing -------------------------------------------------------------------------
 
     def render(self) -> Site:
+        """Every document now. Feeds equal to their last render are not rendered again."""
+        from aggregator.publish import FeedRenderer
         from aggregator.site import SiteBuilder
 
-        return SiteBuilder(self.config, self.store).build(self.clock())
+        if self.renderer is None:
+            self.renderer = FeedRenderer()
+        return SiteBuilder(self.config, self.store, self.renderer).build(self.clock())
 
     def publish(self, out_dir: str | None = None) -> WriteReport:
         """Write the static files; the feeds that changed are announced to the WebSub hub."""

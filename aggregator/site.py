@@ -10,8 +10,8 @@ from aggregator.publish import (
     EPOCH,
     Entry,
     FeedDoc,
+    FeedRenderer,
     Rendered,
-    render_feed,
     render_index,
     render_opml,
 )
@@ -25,11 +25,15 @@ Site = dict[str, Rendered]
 
 
 class SiteBuilder:
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, renderer: FeedRenderer | None = None
+                 ) -> None:
+        """`renderer`: keep one across builds (the daemon does) so that feeds whose content
+        did not change are not rendered again."""
         self.config = config
         self.store = store
         self.s = config.settings
         self.labels = labels(config.settings.ui_language)
+        self.renderer = renderer or FeedRenderer()
 
     # --- entries ----------------------------------------------------------------------------
 
@@ -132,10 +136,8 @@ class SiteBuilder:
                                          lab.region_title.format(name=region.name),
                                          lab.region_about.format(name=region.name),
                                          [self.story_entry(st) for st in stories]))
-        site: Site = {}
-        for doc in (*combined, *agency_docs, *region_docs):
-            for rendered in render_feed(doc):
-                site[rendered.path] = rendered
+        site: Site = {rendered.path: rendered for rendered in
+                      self.renderer.render([*combined, *agency_docs, *region_docs])}
         groups = [(lab.agencies, agency_docs), (lab.regions, region_docs)]
         updated = max((d.updated for d in (*combined, *agency_docs, *region_docs)),
                       default=EPOCH)

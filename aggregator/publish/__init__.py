@@ -14,7 +14,8 @@ from aggregator.publish.opml import render_opml
 from aggregator.publish.pages import render_index, render_status
 from aggregator.publish.static import MANIFEST, WriteReport, write_static
 
-__all__ = ["EPOCH", "MANIFEST", "Entry", "FeedDoc", "Labels", "Rendered", "WriteReport",
+__all__ = ["EPOCH", "MANIFEST", "Entry", "FeedDoc", "FeedRenderer", "Labels", "Rendered",
+           "WriteReport",
            "changed_paths", "hub_topics", "labels", "render_feed", "render_index", "render_opml",
            "render_status", "write_static"]
 
@@ -28,6 +29,34 @@ FORMATS = (
 def render_feed(doc: FeedDoc) -> list[Rendered]:
     return [Rendered(f"/{doc.path}.{ext}", render(doc), ctype, doc.updated)
             for ext, render, ctype in FORMATS]
+
+
+class FeedRenderer:
+    """`render_feed` that remembers the last render of each feed: a document equal to the one
+    rendered last time under its path (the same entries, title, links...) gets the same
+    `Rendered` objects back, without rendering and compressing it again. Output is a pure
+    function of the document, so this changes no byte; it makes a render after a poll cost
+    the feeds that changed, not all of them. Only the documents of the latest call are
+    kept."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[FeedDoc, list[Rendered]]] = {}
+        self.reused = 0  # documents reused by the latest call (for tests and benchmarks)
+
+    def render(self, docs: Sequence[FeedDoc]) -> list[Rendered]:
+        last, self._last = self._last, {}
+        self.reused = 0
+        out: list[Rendered] = []
+        for doc in docs:
+            prev = last.get(doc.path)
+            if prev is not None and prev[0] == doc:
+                rendered = prev[1]
+                self.reused += 1
+            else:
+                rendered = render_feed(doc)
+            self._last[doc.path] = (doc, rendered)
+            out.extend(rendered)
+        return out
 
 
 def hub_topics(paths: Sequence[str], base_url: str) -> list[str]:

@@ -1,0 +1,60 @@
+"""A render after a poll renders only the feeds whose content changed (`FeedRenderer`), and
+its bytes are exactly those of a render from scratch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aggregator.core import Aggregator
+from aggregator.publish import FeedRenderer
+from aggregator.site import SiteBuilder
+from tests.portal import (
+    Portal,
+    Route,
+    Src,
+    fixture_feed,
+    invoke,
+    serve_standard_feeds,
+    write_config,
+)
+
+SOURCES = (Src("dki-rss", "/rss/pemprov-dki.xml", "pemprov-dki"),
+           Src("bali-etag", "/rss/bali.xml", "pemprov-bali"))
+NOW = datetime(2024, 6, 20, tzinfo=UTC)
+
+
+def test_only_changed_feeds_are_rendered_again(portal: Portal, tmp_path: Path) -> None:
+    serve_standard_feeds(portal)
+    config = write_config(tmp_path, portal, SOURCES)
+    assert invoke("poll", "--all", config=config).exit_code == 0
+    agg = Aggregator.open(str(config), clock=lambda: NOW)
+    try:
+        first = agg.render()
+        assert agg.renderer is not None and agg.renderer.reused == 0
+        again = agg.render()
+        feeds = [p for p in first if p.startswith("/feeds/")]
+        assert len(feeds) == 3 * 6  # all, top, 2 agencies, 2 regions
+        assert all(again[p] is first[p] for p in feeds)  # nothing rendered again
+        assert agg.renderer.reused == 6
+
+        # Bali's feed changes (an edited title, a new item); Jakarta's does not
+        portal.routes["/rss/bali.xml"] = Route(fixture_feed("pemprov-bali-etag-v2.rss"),
+                                               etag='"bali-v2"')
+        assert invoke("poll", "--source", "bali-etag", config=config).exit_code == 0
+        after = agg.render()
+        for path in feeds:
+            if "bali" in path or "/feeds/all." in path or "/feeds/top." in path:
+                assert after[path] is not first[path], path
+                assert after[path].body != first[path].body, path
+            else:
+                assert after[path] is first[path], path
+        assert agg.renderer.reused == 2  # Jakarta's agency and region feeds
+
+        # the same bytes as a build from scratch, document by document
+        fresh = SiteBuilder(agg.config, agg.store, FeedRenderer()).build(NOW)
+        assert sorted(fresh) == sorted(after)
+        assert all(fresh[p].body == after[p].body and fresh[p].etag == after[p].etag
+                   for p in fresh)
+    finally:
+        agg.close()
