@@ -2,16 +2,20 @@
 
 Feeds are rendered once per change (after a poll that stored something) and served from
 memory with ETag, Last-Modified, 304s, gzip and HEAD. The paths are the same as the files
-`aggregator publish --out` writes.
+`aggregator publish --out` writes. Every document's headers are made once per render
+(`Prepared`), and a GET or HEAD of a document's path is answered before Starlette's routing
+(`DocumentsFirst`): a request costs a lookup and an ETag comparison.
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -21,6 +25,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aggregator.core import Aggregator, top_rows, utcnow
 from aggregator.errors import NotFoundError
@@ -72,18 +77,134 @@ def not_found_text(path: str, paths: Sequence[str], lab: Labels) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _not_modified(request: Request, etags: tuple[str, str], last_modified: str) -> bool:
-    inm = request.headers.get("if-none-match")
+def not_modified(inm: str | None, ims: str | None, etags: tuple[str, str],
+                 last_modified: str) -> bool:
+    """Whether a request with these If-None-Match / If-Modified-Since values gets a 304."""
     if inm is not None:  # weak comparison (RFC 9110 13.1.2); it outranks If-Modified-Since
+        if inm in etags:  # the usual case: the one ETag the client was given
+            return True
         tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
         return "*" in tags or any(etag in tags for etag in etags)
-    ims = request.headers.get("if-modified-since")
     if ims:
         try:
             return parsedate_to_datetime(ims) >= parsedate_to_datetime(last_modified)
         except (TypeError, ValueError):
             return False
     return False
+
+
+@functools.lru_cache(maxsize=256)
+def _accepts_gzip(header: str) -> bool:
+    return accepts_gzip(header)
+
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One document's responses (plain or gzip, 200 or 304) with every header made once per
+    render, so that a request costs a lookup and a comparison."""
+
+    doc: Rendered
+    last_modified: str
+    ok: RawHeaders
+    ok_gzip: RawHeaders
+    unchanged: RawHeaders  # the 304's headers
+    unchanged_gzip: RawHeaders
+
+    @classmethod
+    def of(cls, doc: Rendered, since: datetime | None, cache_seconds: int) -> Prepared:
+        last_modified = format_datetime(since or doc.last_modified, usegmt=True)
+
+        def validators(etag: str) -> RawHeaders:
+            return [(b"etag", etag.encode("latin-1")),
+                    (b"last-modified", last_modified.encode("latin-1")),
+                    (b"cache-control", f"public, max-age={cache_seconds}".encode("latin-1")),
+                    (b"vary", b"Accept-Encoding")]
+
+        plain, gzipped = validators(doc.etag), validators(doc.gzip_etag)
+        ctype = (b"content-type", doc.content_type.encode("latin-1"))
+        return cls(doc, last_modified,
+                   [*plain, (b"content-length", b"%d" % len(doc.body)), ctype],
+                   [*gzipped, (b"content-encoding", b"gzip"),
+                    (b"content-length", b"%d" % len(doc.gzipped)), ctype],
+                   plain, gzipped)
+
+    def answer(self, method: str, inm: str | None, ims: str | None,
+               accept_encoding: str) -> tuple[int, RawHeaders, bytes]:
+        """Status, headers and body for a GET or HEAD with these request headers."""
+        gzipped = _accepts_gzip(accept_encoding)
+        doc = self.doc
+        if not_modified(inm, ims, (doc.etag, doc.gzip_etag), self.last_modified):
+            return 304, self.unchanged_gzip if gzipped else self.unchanged, b""
+        headers = self.ok_gzip if gzipped else self.ok
+        if method == "HEAD":
+            return 200, headers, b""
+        return 200, headers, doc.gzipped if gzipped else doc.body
+
+
+class PreparedSite:
+    """The prepared responses of the holder's current site, remade (on the event loop, at
+    the first request after a render) whenever the holder's state is swapped."""
+
+    def __init__(self, holder: SiteHolder, cache_seconds: int) -> None:
+        self.holder = holder
+        self.cache_seconds = cache_seconds
+        self._state: object = None
+        self._table: dict[str, Prepared] = {}
+
+    def table(self) -> dict[str, Prepared]:
+        state = self.holder.state
+        if state is not self._state:
+            site, since = state
+            table = {path: Prepared.of(doc, since.get(path), self.cache_seconds)
+                     for path, doc in site.items()}
+            if "/" in table:
+                table["/index.html"] = table["/"]
+            self._table, self._state = table, state
+        return self._table
+
+    def lookup(self, path: str) -> Prepared | None:
+        table = self.table()
+        stripped = path.rstrip("/")
+        return table.get(path) or (table.get(stripped) if stripped else None)
+
+
+class PreparedResponse(Response):
+    def __init__(self, status: int, headers: RawHeaders, body: bytes) -> None:
+        self.status_code, self.raw_headers, self.body = status, list(headers), body
+        self.background = None
+
+
+class DocumentsFirst:
+    """ASGI: a GET or HEAD of a published document is answered from its prepared response
+    without routing or building a Response; anything else goes to the Starlette app (which
+    answers the same documents the same way, under other spellings of their paths)."""
+
+    def __init__(self, app: ASGIApp, documents: PreparedSite) -> None:
+        self.app = app
+        self.documents = documents
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            prepared = self.documents.table().get(scope["path"])
+            if prepared is not None:
+                inm = ims = None
+                accept = ""
+                for name, value in scope["headers"]:  # the first of each, as Starlette reads
+                    if name == b"if-none-match":
+                        inm = value.decode("latin-1") if inm is None else inm
+                    elif name == b"if-modified-since":
+                        ims = value.decode("latin-1") if ims is None else ims
+                    elif name == b"accept-encoding" and not accept:
+                        accept = value.decode("latin-1")
+                status, headers, body = prepared.answer(scope["method"], inm, ims, accept)
+                await send({"type": "http.response.start", "status": status,
+                            "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
 
 
 def accepts_gzip(header: str) -> bool:
@@ -105,7 +226,7 @@ def accepts_gzip(header: str) -> bool:
 
 
 def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None = None,
-              cache_seconds: int = 300) -> Starlette:
+              cache_seconds: int = 300) -> ASGIApp:
     status_lock = threading.Lock()
     reader: dict[str, Store] = {}
     lab = labels(agg.config.settings.ui_language)
@@ -119,37 +240,18 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
             reader["store"] = Store(agg.config.settings.database)
         return reader["store"]
 
-    def lookup(path: str) -> tuple[Rendered | None, datetime | None]:
-        site, since = holder.state
-        for candidate in (path, path.rstrip("/"), "/" if path == "/index.html" else None):
-            if candidate and candidate in site:
-                return site[candidate], since.get(candidate)
-        return None, None
+    documents = PreparedSite(holder, cache_seconds)
 
     async def document(request: Request) -> Response:
         path = request.url.path
-        doc, since = lookup(path)
-        if doc is None:
+        prepared = documents.lookup(path)
+        if prepared is None:
             return PlainTextResponse(not_found_text(path, list(holder.site), lab),
                                      status_code=404)
-        gzipped = accepts_gzip(request.headers.get("accept-encoding", ""))
-        last_modified = format_datetime(since or doc.last_modified, usegmt=True)
-        headers = {
-            "ETag": doc.gzip_etag if gzipped else doc.etag,
-            "Last-Modified": last_modified,
-            "Cache-Control": f"public, max-age={cache_seconds}",
-            "Vary": "Accept-Encoding",
-        }
-        if _not_modified(request, (doc.etag, doc.gzip_etag), last_modified):
-            return Response(status_code=304, headers=headers)
-        body = doc.body
-        if gzipped:
-            body = doc.gzipped
-            headers["Content-Encoding"] = "gzip"
-        headers["Content-Length"] = str(len(body))
-        if request.method == "HEAD":
-            return Response(status_code=200, headers=headers, media_type=doc.content_type)
-        return Response(body, headers=headers, media_type=doc.content_type)
+        headers = request.headers
+        return PreparedResponse(*prepared.answer(
+            request.method, headers.get("if-none-match"), headers.get("if-modified-since"),
+            headers.get("accept-encoding", "")))
 
     def sources_rows() -> list[dict[str, Any]]:
         with status_lock:
@@ -213,7 +315,7 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
         Route("/status", status),
         Route("/{path:path}", document, methods=["GET", "HEAD"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return DocumentsFirst(Starlette(routes=routes, lifespan=lifespan), documents)
 
 
 def publisher(agg: Aggregator, holder: SiteHolder) -> Callable[[Site], None]:

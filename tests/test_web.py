@@ -21,7 +21,7 @@ from lxml import etree
 
 from aggregator.core import Aggregator
 from aggregator.publish import Rendered
-from aggregator.web import SiteHolder, build_app, max_age
+from aggregator.web import PreparedSite, SiteHolder, build_app, max_age
 from tests.feedcheck import check_document
 from tests.portal import (
     Portal,
@@ -313,3 +313,52 @@ def test_api_top_rejects_bad_parameters(served: Served) -> None:
     assert status == 404 and "tidak-ada" in json.loads(body)["error"]
     status, _, body = served.request("GET", "/api/top?limit=lima")
     assert status == 400 and "limit" in json.loads(body)["error"]
+
+
+def test_fast_path_answers_exactly_as_the_routed_path(served: Served) -> None:
+    """A document's exact path is answered before routing (web.DocumentsFirst); the same
+    document under another spelling ("/feeds/all.rss/") goes through Starlette. Both give
+    the same status, headers and body for every kind of request."""
+    _, plain, _ = served.request("GET", "/feeds/all.rss")
+    _, zipped, _ = served.request("GET", "/feeds/all.rss", {"Accept-Encoding": "gzip"})
+    asks: list[tuple[str, dict[str, str]]] = [
+        ("GET", {}), ("HEAD", {}), ("GET", {"Accept-Encoding": "gzip"}),
+        ("HEAD", {"Accept-Encoding": "gzip, br"}), ("GET", {"Accept-Encoding": "gzip;q=0"}),
+        ("GET", {"If-None-Match": plain["etag"]}),
+        ("GET", {"If-None-Match": f'W/{zipped["etag"]}', "Accept-Encoding": "gzip"}),
+        ("GET", {"If-None-Match": '"other", ' + plain["etag"]}),
+        ("GET", {"If-None-Match": '"other"', "If-Modified-Since": plain["last-modified"]}),
+        ("GET", {"If-Modified-Since": plain["last-modified"]}),
+        ("GET", {"If-Modified-Since": "not a date"}), ("GET", {"If-None-Match": "*"})]
+    statuses = set()
+    for method, headers in asks:
+        fast = served.request(method, "/feeds/all.rss", headers)
+        routed = served.request(method, "/feeds/all.rss/", headers)
+        fast[1].pop("date", None)
+        routed[1].pop("date", None)
+        assert fast == routed, (method, headers)
+        statuses.add(fast[0])
+    assert statuses == {200, 304}
+    index = served.request("GET", "/index.html")
+    assert index[0] == 200 and index[2] == served.request("GET", "/")[2]
+
+
+def test_a_new_render_is_served_at_once() -> None:
+    """The prepared responses follow the holder: a swapped site is what the next request
+    gets, with its new ETag; a document that left the site is a 404."""
+    when = datetime(2024, 6, 24, tzinfo=UTC)
+    holder = SiteHolder(lambda: when)
+    holder.update({"/feeds/a.rss": Rendered("/feeds/a.rss", b"<rss>1</rss>",
+                                            "application/rss+xml; charset=utf-8", when)})
+    documents = PreparedSite(holder, 60)
+    first = documents.lookup("/feeds/a.rss")
+    assert first is not None and first.answer("GET", None, None, "")[2] == b"<rss>1</rss>"
+    assert documents.lookup("/feeds/a.rss") is first  # made once per render
+    holder.update({"/feeds/b.rss": Rendered("/feeds/b.rss", b"<rss>2</rss>",
+                                            "application/rss+xml; charset=utf-8", when)})
+    assert documents.lookup("/feeds/a.rss") is None
+    second = documents.lookup("/feeds/b.rss")
+    assert second is not None
+    status, headers, body = second.answer("GET", first.doc.etag, None, "gzip")
+    assert status == 200 and gzip.decompress(body) == b"<rss>2</rss>"
+    assert (b"cache-control", b"public, max-age=60") in headers
