@@ -26,7 +26,7 @@ import unicodedata
 import zlib
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import NamedTuple
 
@@ -312,6 +312,7 @@ class Fingerprint:
 
 
 _NOT_RAW = FUNCTION_WORDS | {_BREAK}
+_FIELDS = tuple(f.name for f in fields(Fingerprint))
 
 
 def fingerprint(title: str, text: str) -> Fingerprint:
@@ -345,7 +346,11 @@ def compact(fp: Fingerprint) -> Fingerprint:
     index fields, which only a new item needs, dropped)."""
     if isinstance(fp.text_pairs, array):
         return fp
-    return replace(fp, text_pairs=array("q", fp.text_pairs))
+    small = object.__new__(Fingerprint)  # a copy without dataclasses.replace's checks
+    values = small.__dict__
+    values.update((name, fp.__dict__[name]) for name in _FIELDS)
+    values["text_pairs"] = array("q", fp.text_pairs)
+    return small
 
 
 def item_fingerprint(title: str, summary: str, content: str) -> Fingerprint:
