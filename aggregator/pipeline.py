@@ -53,6 +53,7 @@ log = logging.getLogger("aggregator.fetch")
 
 # Parsing in worker processes pays off only when there are several bodies to parse.
 POOL_THRESHOLD = 4
+PARSED_WAITING = 8  # feeds being parsed or waiting to be stored, at most
 # A field that fails on more than this share of a page's items means the layout drifted.
 DRIFT_SHARE = 0.5
 DRIFT_MIN_ITEMS = 3
@@ -226,6 +227,7 @@ class Poller:
 
     async def poll(self, sources: Sequence[Source]) -> list[SourceReport]:
         self.db = _StoreThread(self.store)
+        self._parsing = asyncio.Semaphore(PARSED_WAITING)
         self.started = self.clock()
         self._articles: dict[tuple[str, str], asyncio.Future[
             tuple[dict[str, str], list[str]]]] = {}
@@ -318,14 +320,17 @@ class Poller:
 
     async def _ingest_feed(self, source: Source, result: FetchResult) -> SourceReport:
         job = self._job(source, result)
-        pool = await self._parse_pool()
-        if pool is not None:
-            job = replace(job, fingerprint=self._never_fetched(source))
-            page = await asyncio.get_running_loop().run_in_executor(pool, parse_job, job)
-        else:
-            page = parse_job(job)
-        return await self._store(source, page.items, list(page.warnings), result,
-                                 len(job.body), page.fingerprints)
+        # parsed pages waiting for the store thread hold every item in memory: when storing
+        # is the slower part (a first poll, deduplicated item by item), parsing waits too
+        async with self._parsing:
+            pool = await self._parse_pool()
+            if pool is not None:
+                job = replace(job, fingerprint=self._never_fetched(source))
+                page = await asyncio.get_running_loop().run_in_executor(pool, parse_job, job)
+            else:
+                page = parse_job(job)
+            return await self._store(source, page.items, list(page.warnings), result,
+                                     len(job.body), page.fingerprints)
 
     async def _ingest_html(self, fetcher: Fetcher, source: Source,
                            result: FetchResult) -> SourceReport:

@@ -296,3 +296,23 @@ def test_prefer_lead_makes_the_originating_agency_represent_the_story(
     vaksin = [e for e in feed(tmp_path, "feeds/all.rss").entries if "Vaksinasi" in e.title]
     assert [e.link for e in vaksin] == [A2.link]
     assert vaksin[0].id == f"urn:uuid:{stories_of(conf)[A1.link]}"  # the id does not move
+
+
+def test_one_feed_parsed_at_a_time_gives_the_same_stories(portal: Portal, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """Parsing waits for the store (pipeline.PARSED_WAITING) to bound memory: at its
+    tightest, a first poll through the parse workers still stores every item, grouped as
+    usual, and does not stall."""
+    import aggregator.pipeline
+
+    serve(portal, {"/rss/dki.xml": [A1, R1, U1, B1], "/rss/dinkes.xml": [A2, R2, B2],
+                   "/rss/jakpus.xml": [A3, U2], "/rss/kemayoran.xml": []})
+    monkeypatch.setattr(aggregator.pipeline, "PARSED_WAITING", 1)
+    conf = config(tmp_path, portal)
+    poll_and_publish(conf)
+    stories = stories_of(conf)
+    assert len(stories) == 9
+    assert stories[A1.link] == stories[A2.link] == stories[A3.link]
+    assert len({stories[R1.link], stories[R2.link], stories[U1.link], stories[A1.link],
+                stories[B1.link], stories[B2.link]}) == 6
