@@ -4,15 +4,15 @@ app call. Nothing here parses, ranks or renders by itself."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aggregator import dedupe
 from aggregator.config import load_config
-from aggregator.errors import NotFoundError
+from aggregator.errors import NotFoundError, RequestError
 from aggregator.fetch import Fetcher
 from aggregator.lock import RunLock
 from aggregator.normalize.urls import canonical_url
@@ -38,7 +38,7 @@ from aggregator.types import (
 )
 
 if TYPE_CHECKING:  # publishing (feedgen, lxml) loads only when something is rendered
-    from aggregator.publish import FeedRenderer, WriteReport
+    from aggregator.publish import FeedRenderer, Rendered, WriteReport
     from aggregator.rank import ScoreParts
     from aggregator.site import Site
 
@@ -176,6 +176,47 @@ class Aggregator:
         from aggregator.site import SiteBuilder
 
         return SiteBuilder(self.config, store).ranked(self.clock(), agency, limit)
+
+    SEARCH_MAX_LIMIT = 200
+
+    def search_from(self, store: Store, ext: str, params: Mapping[str, str],
+                    query: str) -> Rendered:
+        """/feeds/search.EXT: stories whose title or summary has every word of `q`, newest
+        first; `agency=SLUG`, `region=SLUG`, `hours=N` (published in the last N hours) and
+        `limit=N` narrow it. `query` is the request's query string (the feed's own URL).
+        Raises RequestError (400) or NotFoundError (404) naming the parameter."""
+        from aggregator.publish import render_feed
+        from aggregator.site import SiteBuilder
+        from aggregator.store.search import fts_query
+
+        if ext not in ("rss", "atom", "json"):
+            raise NotFoundError(f"no search feed format '{ext}': use .rss, .atom or .json")
+        words = " ".join(params.get("q", "").split())
+        if fts_query(words) is None:
+            raise RequestError("q: give one or more words to search for, e.g. ?q=banjir")
+        agencies: list[str] | None = None
+        if agency := params.get("agency"):
+            if agency not in self.config.agencies:
+                raise NotFoundError(f"agency: unknown agency '{agency}'")
+            agencies = [agency]
+        if region := params.get("region"):
+            if region not in self.config.regions:
+                raise NotFoundError(f"region: unknown region '{region}'")
+            members = [a.slug for a in self.config.agencies.values() if a.region == region]
+            agencies = [a for a in agencies if a in members] if agencies is not None \
+                else members
+        since = None
+        if hours := params.get("hours"):
+            if not hours.isdigit() or not 0 < int(hours) <= 24 * 366:
+                raise RequestError("hours: a whole number of hours from 1 to 8784")
+            since = self.clock() - timedelta(hours=int(hours))
+        limit = self.config.settings.feed_size
+        if limit_text := params.get("limit"):
+            if not limit_text.isdigit() or not 0 < int(limit_text) <= self.SEARCH_MAX_LIMIT:
+                raise RequestError(f"limit: a whole number from 1 to {self.SEARCH_MAX_LIMIT}")
+            limit = int(limit_text)
+        doc = SiteBuilder(self.config, store).search(words, agencies, since, limit, query)
+        return render_feed(doc, only=ext)[0]
 
     def story(self, ref: str) -> StoryReport:
         """A story by its id (also a merged-away id), an item id or a link, and how it was

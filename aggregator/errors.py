@@ -96,3 +96,7 @@ class LockedError(AggregatorError):
 
 class NotFoundError(AggregatorError):
     pass
+
+
+class RequestError(AggregatorError):
+    """A request's parameters are wrong (HTTP 400): the message says which and why."""

@@ -3,6 +3,7 @@ Reads the store, ranks, and hands plain FeedDocs to `publish` to render."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from aggregator.normalize.text import plain_text
@@ -111,6 +112,17 @@ class SiteBuilder:
                           for source, item_ids in population.items()})
         scored = score_stories(candidates, now, settings, views, base)
         return cap(scored, limit or self.s.feed_size, settings.max_per_source)
+
+    def search(self, words: str, agencies: list[str] | None, since: datetime | None,
+               limit: int, query: str) -> FeedDoc:
+        """A search feed: stories with all of `words`, newest first. `query` is the request's
+        query string, part of the feed's own URL."""
+        stories = self.store.search_stories(words, agencies, since, limit)
+        doc = self._doc("feeds/search", f"{self.s.title}: "
+                        + self.labels.search_title.format(words=words),
+                        self.labels.search_about.format(words=words),
+                        [self.story_entry(st) for st in stories])
+        return replace(doc, query=query)
 
     def build(self, now: datetime) -> Site:
         s, lab = self.s, self.labels

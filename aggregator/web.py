@@ -28,7 +28,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aggregator.core import Aggregator, top_rows, utcnow
-from aggregator.errors import NotFoundError
+from aggregator.errors import NotFoundError, RequestError
 from aggregator.publish import Labels, Rendered, changed_paths, labels, render_status
 from aggregator.scheduler import Scheduler
 from aggregator.site import Site
@@ -278,6 +278,22 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
             return JSONResponse({"error": str(exc)}, status_code=404)
         return JSONResponse(top_rows(ranked, explain))
 
+    async def search(request: Request) -> Response:
+        """/feeds/search.{rss,atom,json}?q=...: rendered per request (the query varies), with
+        the same validators and caching headers as the published feeds."""
+        try:
+            with status_lock:
+                rendered = agg.search_from(read_store(), request.path_params["ext"],
+                                           request.query_params, request.url.query)
+        except RequestError as exc:
+            return PlainTextResponse(f"400: {exc}", status_code=400)
+        except NotFoundError as exc:
+            return PlainTextResponse(f"404: {exc}", status_code=404)
+        headers = request.headers
+        return PreparedResponse(*Prepared.of(rendered, None, cache_seconds).answer(
+            request.method, headers.get("if-none-match"), headers.get("if-modified-since"),
+            headers.get("accept-encoding", "")))
+
     async def status(request: Request) -> Response:
         page = render_status(sources_rows(), lab, combined)
         return Response(page, media_type="text/html; charset=utf-8")
@@ -313,6 +329,7 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
         Route("/api/sources", api_sources),
         Route("/api/top", api_top),
         Route("/status", status),
+        Route("/feeds/search.{ext}", search, methods=["GET", "HEAD"]),
         Route("/{path:path}", document, methods=["GET", "HEAD"]),
     ]
     return DocumentsFirst(Starlette(routes=routes, lifespan=lifespan), documents)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -362,3 +363,55 @@ def test_a_new_render_is_served_at_once() -> None:
     status, headers, body = second.answer("GET", first.doc.etag, None, "gzip")
     assert status == 200 and gzip.decompress(body) == b"<rss>2</rss>"
     assert (b"cache-control", b"public, max-age=60") in headers
+
+
+def _stored(served: Served, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+    agg = Aggregator.open(str(served.config))
+    try:
+        return list(agg.store.db.conn.execute(sql, params))
+    finally:
+        agg.close()
+
+
+def test_search_feeds_find_every_story_with_the_words(served: Served) -> None:
+    """/feeds/search.*?q=: FTS5 over titles and summaries, through the real server, in
+    every format, valid at its own URL (query string included), with validators."""
+    [(title, agency)] = _stored(served, "SELECT title, agency FROM items ORDER BY length(title)"
+                                        " DESC LIMIT 1")
+    word = max((w for w in title.split() if w.isalpha()), key=len)
+    with_word = {story for (story,) in _stored(
+        served, "SELECT DISTINCT story_id FROM items WHERE title LIKE ? OR summary LIKE ?",
+        (f"%{word}%", f"%{word}%"))}
+    for ext in ("rss", "atom", "json"):
+        path = f"/feeds/search.{ext}?q={word}&limit=200"
+        status, headers, body = served.request("GET", path)
+        assert status == 200 and "charset=utf-8" in headers["content-type"], body[:200]
+        assert check_document(body, f"http://127.0.0.1:{served.port}{path}") == []
+        status, _, _ = served.request("GET", path, {"If-None-Match": headers["etag"]})
+        assert status == 304
+    _, _, body = served.request("GET", f"/feeds/search.json?q={word}&limit=200")
+    found = {item["id"].removeprefix("urn:uuid:") for item in json.loads(body)["items"]}
+    # every story with the word (as a whole word or a word's start, case-insensitive)...
+    assert found and found <= with_word
+    assert any(word.casefold() in item["title"].casefold()
+               for item in json.loads(body)["items"])
+    # ...narrowed by agency and limit; a word no item has finds nothing
+    _, _, one = served.request("GET", f"/feeds/search.json?q={word}&agency={agency}&limit=1")
+    assert len(json.loads(one)["items"]) == 1
+    _, _, none = served.request("GET", "/feeds/search.json?q=zzqxw")
+    assert json.loads(none)["items"] == []
+    _, _, recent = served.request("GET", f"/feeds/search.json?q={word}&hours=1")
+    assert json.loads(recent)["items"] == []  # the fixture feeds are older than an hour
+
+
+def test_search_feeds_reject_bad_parameters(served: Served) -> None:
+    cases = [("/feeds/search.rss", 400, "q"), ("/feeds/search.rss?q=%22%20%2A%20-", 400, "q"),
+             ("/feeds/search.rss?q=%22%20OR%20NEAR(", 200, "<rss"),  # FTS5 syntax is text
+             ("/feeds/search.rss?q=banjir&limit=0", 400, "limit"),
+             ("/feeds/search.rss?q=banjir&hours=satu", 400, "hours"),
+             ("/feeds/search.rss?q=banjir&agency=tidak-ada", 404, "tidak-ada"),
+             ("/feeds/search.rss?q=banjir&region=tidak-ada", 404, "tidak-ada"),
+             ("/feeds/search.xml?q=banjir", 404, ".rss")]
+    for path, want, says in cases:
+        status, _, body = served.request("GET", path)
+        assert status == want and says in body.decode(), (path, status, body)

@@ -26,9 +26,10 @@ FORMATS = (
 )
 
 
-def render_feed(doc: FeedDoc) -> list[Rendered]:
+def render_feed(doc: FeedDoc, only: str | None = None) -> list[Rendered]:
+    """The document in every format, or only in format `only` ("rss", "atom", "json")."""
     return [Rendered(f"/{doc.path}.{ext}", render(doc), ctype, doc.updated)
-            for ext, render, ctype in FORMATS]
+            for ext, render, ctype in FORMATS if only in (None, ext)]
 
 
 class FeedRenderer:

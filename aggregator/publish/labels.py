@@ -34,6 +34,8 @@ class Labels:
     not_found: str  # "{path}"
     did_you_mean: str  # "{url}"
     known_feeds: str
+    search_title: str  # "{words}"
+    search_about: str  # "{words}"
 
 
 INDONESIAN = Labels(
@@ -60,6 +62,8 @@ INDONESIAN = Labels(
     not_found="404: tidak ada feed di {path}.",
     did_you_mean="Mungkin maksud Anda: {url}",
     known_feeds="Semua feed yang diterbitkan ada di /opml dan di halaman /.",
+    search_title="Pencarian: {words}",
+    search_about="Berita yang memuat {words}, terbaru dahulu.",
 )
 
 ENGLISH = Labels(
@@ -85,6 +89,8 @@ ENGLISH = Labels(
     not_found="404: no feed at {path}.",
     did_you_mean="Did you mean: {url}",
     known_feeds="Every published feed is listed at /opml and on /.",
+    search_title="Search: {words}",
+    search_about="Stories with {words}, newest first.",
 )
 
 

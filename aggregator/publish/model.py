@@ -62,6 +62,7 @@ class FeedDoc:
     entries: tuple[Entry, ...]
     ui_language: str = "id"  # our own labels ("Juga dipublikasikan oleh"), see labels.py
     hub: str | None = None  # WebSub hub the feed declares
+    query: str = ""  # a search feed's query string: part of its URL (and self link)
 
     @property
     def updated(self) -> datetime:
@@ -69,7 +70,7 @@ class FeedDoc:
         return max((e.updated for e in self.entries), default=EPOCH)
 
     def url(self, ext: str) -> str:
-        return f"{self.base_url}/{self.path}.{ext}"
+        return f"{self.base_url}/{self.path}.{ext}" + (f"?{self.query}" if self.query else "")
 
 
 @dataclass(frozen=True)

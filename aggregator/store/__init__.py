@@ -22,7 +22,7 @@ import sqlite_utils
 from aggregator import dedupe
 from aggregator.errors import StoreError
 from aggregator.normalize.keys import item_uid
-from aggregator.store import grouping, stories
+from aggregator.store import grouping, search, stories
 from aggregator.store.checkpoint import Checkpointer
 from aggregator.store.grouping import chunks
 from aggregator.store.schema import MIGRATIONS
@@ -52,6 +52,19 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def statements(script: str) -> Iterator[str]:
+    """The statements of a migration, whole (a trigger's body has semicolons of its own)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                yield pending
+            pending = ""
+    if pending.strip():
+        yield pending
 
 
 def ts(value: datetime) -> str:
@@ -162,9 +175,8 @@ class Store:
             if version in done:
                 continue
             with self.db.atomic():
-                for statement in sql.split(";\n"):
-                    if statement.strip():
-                        self.db.execute(statement)
+                for statement in statements(sql):
+                    self.db.execute(statement)
                 self.db.execute("INSERT INTO schema_migrations VALUES (?, ?)",
                                 (version, ts(datetime.now(UTC))))
 
@@ -571,6 +583,20 @@ class Store:
                 f"i.story_id=s.id AND i.agency IN ({marks})) "
                 f"ORDER BY s.published DESC, s.id DESC LIMIT ?", (*wanted, limit))
         return self.stories_by_id([r["id"] for r in rows])
+
+    def search_stories(self, words: str, agencies: Sequence[str] | None,
+                       since: datetime | None, limit: int) -> list[Story]:
+        """Stories with an item whose title or summary has all of `words` (store/search.py),
+        newest first."""
+        query = search.fts_query(words)
+        if query is None:
+            return []
+        try:
+            ids = search.search_story_ids(self.db.conn, query, agencies,
+                                          ts(since) if since else None, limit)
+        except sqlite3.Error as exc:
+            raise StoreError(f"database error: {exc}") from exc
+        return self.stories_by_id(ids)
 
     def stories_by_id(self, story_ids: Sequence[str]) -> list[Story]:
         """Stories in the given order, each with its lead item first, then by date."""

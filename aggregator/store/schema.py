@@ -151,4 +151,25 @@ CREATE INDEX story_merges_into ON story_merges (into_id);
 ALTER TABLE items ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX items_unindexed ON items (id) WHERE indexed = 0;
 """),
+    (3, """
+-- full-text search of titles and summaries (/feeds/search), kept by triggers; the text
+-- lives in items only (external content)
+CREATE VIRTUAL TABLE items_fts USING fts5 (
+    title, summary, content='items', content_rowid='id',
+    tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
+    INSERT INTO items_fts (rowid, title, summary) VALUES (new.id, new.title, new.summary);
+END;
+CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+    INSERT INTO items_fts (items_fts, rowid, title, summary)
+    VALUES ('delete', old.id, old.title, old.summary);
+END;
+CREATE TRIGGER items_fts_update AFTER UPDATE OF title, summary ON items BEGIN
+    INSERT INTO items_fts (items_fts, rowid, title, summary)
+    VALUES ('delete', old.id, old.title, old.summary);
+    INSERT INTO items_fts (rowid, title, summary) VALUES (new.id, new.title, new.summary);
+END;
+INSERT INTO items_fts (items_fts) VALUES ('rebuild');
+"""),
 ]
