@@ -52,7 +52,11 @@ class SiteHolder:
         return self.state[0]
 
     def update(self, site: Site) -> list[str]:
-        """Serve `site` from now on; returns the paths whose bytes changed."""
+        """Serve `site` from now on; returns the paths whose bytes changed. The gzip-coded
+        bodies are made here (on the caller's thread, not the server's event loop); a
+        document kept from the last render already has its own."""
+        for doc in site.values():
+            doc.gzipped  # noqa: B018 - made once, cached on the document
         old, since = self.state
         now = self.clock().replace(microsecond=0)
         changed = changed_paths(old, site)

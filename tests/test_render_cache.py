@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aggregator.core import Aggregator
-from aggregator.publish import FeedRenderer
+from aggregator.publish import FeedRenderer, Rendered
 from aggregator.site import SiteBuilder
+from aggregator.web import SiteHolder
 from tests.portal import (
     Portal,
     Route,
@@ -58,3 +59,14 @@ def test_only_changed_feeds_are_rendered_again(portal: Portal, tmp_path: Path) -
                    for p in fresh)
     finally:
         agg.close()
+
+
+def test_gzip_is_made_by_the_holder_not_by_static_export() -> None:
+    """Static export never compresses; the server's holder compresses each document once,
+    when it takes the render (on the scheduler's thread, not on the event loop)."""
+    doc = Rendered("/feeds/a.rss", b"<rss>" + b"x" * 1000 + b"</rss>", "application/rss+xml",
+                   NOW)
+    assert "gzipped" not in vars(doc)
+    SiteHolder(lambda: NOW).update({doc.path: doc})
+    made = vars(doc)["gzipped"]
+    assert doc.gzipped is made and len(made) < len(doc.body)

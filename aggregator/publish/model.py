@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 from collections.abc import Mapping
@@ -80,12 +81,16 @@ class Rendered:
     content_type: str
     last_modified: datetime
     etag: str = field(init=False)
-    gzipped: bytes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         digest = hashlib.sha256(self.body).hexdigest()[:32]
         object.__setattr__(self, "etag", f'"{digest}"')
-        object.__setattr__(self, "gzipped", gzip.compress(self.body, 6, mtime=0))
+
+    @functools.cached_property
+    def gzipped(self) -> bytes:
+        """The gzip-coded body, made when first asked for (the HTTP server asks when it
+        takes a render; static export never needs it)."""
+        return gzip.compress(self.body, 6, mtime=0)
 
     @property
     def gzip_etag(self) -> str:
