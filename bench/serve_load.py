@@ -12,24 +12,26 @@ project's tests never need them.
 Steps:
 
 1. **Database** (`--workdir`, default /tmp/serve-load; reused when the generator version,
-   sizes and build day match, `--rebuild` forces): N stories (`--stories`) for A agencies
-   (`--agencies`) in A/10 regions, one feed source per agency, written straight into the
-   store's tables with SQL after `Store` created the schema. The rows are what `Store.ingest`
-   writes for the columns publishing reads (`items`, `stories`, `view_samples`; uids, story
-   ids and timestamps in the store's own formats); what it skips is the dedupe index and word
-   counts (`dedupe_keys`, `dedupe_words`, `story_links`), which rendering never reads, and
-   which cost about 2 ms per item to build (`bench/dedupe_scale.py`): 4 minutes instead of 15
-   seconds. Items are marked indexed, so opening the store does not start indexing them.
-   Stories span N/1000 days up to the build time (1,000 a day), 20% of them have 2-4 items
-   from other agencies ("also published by"), half of the sources report views, and the items
-   of the last 8 days have 3 view samples each (ranking reads them). Each item has a 300-byte
-   summary and a 2-3 KB HTML text from a pool of Indonesian-looking paragraphs, so
-   `/feeds/top.rss` is about 200 KB, like a busy real feed.
+   the sizes, the schema version and the build day match; `--rebuild` forces): N stories
+   (`--stories`) for A agencies (`--agencies`) in A/10 regions, one feed source per agency,
+   written straight into the store's tables with SQL after `Store` created the schema. The
+   rows are what `Store.ingest` writes for the columns publishing reads (`items`, `stories`,
+   `view_samples`; uids, story ids and timestamps in the store's own formats; the schema's
+   triggers keep their indexes, the search index included); what it skips is the dedupe
+   index and word counts (`dedupe_keys`, `dedupe_words`, `story_links`), which rendering
+   never reads, and which cost about 2 ms per item to build (`bench/dedupe_scale.py`): 4
+   minutes instead of half a minute. Items are marked indexed, so opening the store does not
+   start indexing them. Stories span N/1000 days up to the build time (1,000 a day), 20% of
+   them have 2-4 items from other agencies ("also published by"), half of the sources report
+   views, and the items of the last 8 days have 3 view samples each (ranking reads them).
+   Each item has a 300-byte summary and a 2-3 KB HTML text from a pool of
+   Indonesian-looking paragraphs, so `/feeds/top.rss` is about 190 KB, like a busy real feed.
 2. **Re-render after a poll**, in this process through the real `Aggregator`: a first
    render (cold: empty caches), then R times (`--renders`) a poll-like change (5 sources get
    10 new items each through `Store.ingest`, the real write path) followed by
-   `Aggregator.render()` (every feed, OPML and index, as `serve` does after a poll) and
-   `write_static` of the result (`publish --out`). Then the CLI itself, `aggregator publish
+   `Aggregator.render()` (every feed, OPML and index, as `serve` does after a poll), the
+   gzip of the changed documents (`SiteHolder.update`, as `serve` does before serving them)
+   and `write_static` of the result (`publish --out`). Then the CLI itself, `aggregator publish
    --out DIR` in a subprocess (start-up and imports included), twice: the second writes
    nothing.
 3. **Load**: `aggregator serve` (the real CLI, sources disabled so the scheduler polls
@@ -77,7 +79,9 @@ from aggregator.core import Aggregator, read_config  # noqa: E402
 from aggregator.normalize.keys import content_hash, item_uid, story_uid  # noqa: E402
 from aggregator.publish import write_static  # noqa: E402
 from aggregator.store import Store, ts  # noqa: E402
+from aggregator.store.schema import MIGRATIONS  # noqa: E402
 from aggregator.types import Item  # noqa: E402
+from aggregator.web import SiteHolder  # noqa: E402
 
 GEN_VERSION = 1  # bump when the generator changes: cached databases are rebuilt
 PER_DAY = 1000
@@ -227,7 +231,9 @@ def database(workdir: Path, stories: int, agencies: int, rebuild: bool) -> tuple
     db = workdir / f"serve-{stories}-{agencies}.db"
     meta_path = db.with_suffix(".json")
     today = datetime.now(UTC).date().isoformat()
-    want = {"gen": GEN_VERSION, "stories": stories, "agencies": agencies, "day": today}
+    schema = max(number for number, _ in MIGRATIONS)  # a newer schema: build again
+    want = {"gen": GEN_VERSION, "schema": schema, "stories": stories, "agencies": agencies,
+            "day": today}
     if not rebuild and db.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
         if {k: meta.get(k) for k in want} == want:
@@ -269,16 +275,20 @@ def poll_like_change(store: Store, round_: int, agencies: int, now: datetime) ->
 def time_renders(config_path: Path, workdir: Path, rounds: int, agencies: int
                  ) -> dict[str, Any]:
     agg = Aggregator(read_config(str(config_path)))
+    holder = SiteHolder(agg.clock)  # what serve does with a render: gzip, then swap
     out = workdir / "render-out"
     shutil.rmtree(out, ignore_errors=True)
     try:
         t = time.perf_counter()
         site = agg.render()
         cold = time.perf_counter() - t
+        t = time.perf_counter()
+        holder.update(site)
+        cold_gzip = time.perf_counter() - t
         write_static(site, out)
         docs = len(site)
         feed_bytes = sum(len(d.body) for d in site.values())
-        renders, writes, ingests = [], [], []
+        renders, gzips, writes, ingests, reused = [], [], [], [], []
         for r in range(rounds):
             t = time.perf_counter()
             poll_like_change(agg.store, 1000 + r, agencies, agg.clock())
@@ -286,12 +296,18 @@ def time_renders(config_path: Path, workdir: Path, rounds: int, agencies: int
             t = time.perf_counter()
             site = agg.render()
             renders.append(time.perf_counter() - t)
+            renderer = getattr(agg, "renderer", None)  # None before commit 1c4c618
+            reused.append(renderer.reused if renderer else 0)
+            t = time.perf_counter()
+            holder.update(site)
+            gzips.append(time.perf_counter() - t)
             t = time.perf_counter()
             report = write_static(site, out)
             writes.append(time.perf_counter() - t)
         top = site["/feeds/top.rss"]
         return {"documents": docs, "total_mb": feed_bytes / 1e6, "cold_s": cold,
-                "render_s": renders, "write_s": writes, "ingest_s": ingests,
+                "cold_gzip_s": cold_gzip, "render_s": renders, "gzip_s": gzips,
+                "write_s": writes, "ingest_s": ingests, "reused_feeds": reused,
                 "written_last": len(report.written), "top_rss_kb": len(top.body) / 1000}
     finally:
         agg.close()
@@ -499,13 +515,16 @@ def print_tables(meta: dict[str, Any], renders: dict[str, Any], cli: list[dict[s
           f"({r['total_mb']:.1f} MB), /feeds/top.rss {r['top_rss_kb']:.0f} KB\n")
     print("| step | seconds |")
     print("|---|---:|")
-    print(f"| first render (cold) | {r['cold_s']:.2f} |")
     med = statistics.median
+    print(f"| first render (cold), `Aggregator.render` | {r['cold_s']:.2f} |")
+    print(f"| its gzip (serve's `SiteHolder.update`) | {r['cold_gzip_s']:.2f} |")
     print(f"| poll-like change: 50 new items (`Store.ingest`), median | "
           f"{med(r['ingest_s']):.2f} |")
     print(f"| re-render after it (`Aggregator.render`), median of {len(r['render_s'])} "
-          f"(min-max {min(r['render_s']):.2f}-{max(r['render_s']):.2f}) | "
-          f"{med(r['render_s']):.2f} |")
+          f"(min-max {min(r['render_s']):.2f}-{max(r['render_s']):.2f}; "
+          f"{med(r['reused_feeds']):.0f} feeds reused) | {med(r['render_s']):.2f} |")
+    print(f"| gzip of the changed documents (`SiteHolder.update`), median | "
+          f"{med(r['gzip_s']):.2f} |")
     print(f"| writing the changed files (`write_static`), median | {med(r['write_s']):.2f} |")
     for n, run in enumerate(cli):
         print(f"| `aggregator publish --out` (CLI, start-up included), run {n + 1}: "
