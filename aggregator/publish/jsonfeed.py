@@ -49,4 +49,6 @@ def render_json(doc: FeedDoc) -> bytes:
     }
     if doc.hub:
         feed["hubs"] = [{"type": "WebSub", "url": doc.hub}]
-    return json.dumps(feed, ensure_ascii=False, indent=1).encode()
+    # compact: with `indent` the json module encodes in Python, about 10x slower than its C
+    # encoder (a third of rendering every feed at 100 agencies, bench/README.md)
+    return json.dumps(feed, ensure_ascii=False, separators=(",", ":")).encode()
