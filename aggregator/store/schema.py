@@ -155,7 +155,7 @@ CREATE INDEX items_unindexed ON items (id) WHERE indexed = 0;
 -- full-text search of titles and summaries (/feeds/search), kept by triggers; the text
 -- lives in items only (external content)
 CREATE VIRTUAL TABLE items_fts USING fts5 (
-    title, summary, content='items', content_rowid='id',
+    title, summary, content='items', content_rowid='id', detail='none',
     tokenize='unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
