@@ -26,7 +26,7 @@ def _ts(value: datetime) -> str:
 
 
 def _parse(value: str) -> datetime:
-    return datetime.strptime(value, _FORMAT).replace(tzinfo=UTC)
+    return datetime.fromisoformat(value)  # the "Z" is read as UTC
 
 
 def _chunks(values: Sequence[int]) -> Iterable[Sequence[int]]:
