@@ -133,9 +133,13 @@ class Aggregator:
 
     def publish(self, out_dir: str | None = None) -> WriteReport:
         """Write the static files; the feeds that changed are announced to the WebSub hub."""
-        from aggregator.publish import write_static
+        from aggregator.publish import DiskRenders, FeedRenderer, save_renders, write_static
 
-        report = write_static(self.render(), out_dir or self.config.settings.output_dir)
+        out = out_dir or self.config.settings.output_dir
+        if self.renderer is None:  # a new process (cron): reuse what the last export rendered
+            self.renderer = FeedRenderer(DiskRenders(out))
+        report = write_static(self.render(), out)
+        save_renders(out, self.renderer.documents(), bool(report.written))
         pinged, problems = self.announce(report.changed)
         return replace(report, pinged=tuple(pinged), hub_problems=tuple(problems))
 

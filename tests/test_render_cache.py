@@ -70,3 +70,49 @@ def test_gzip_is_made_by_the_holder_not_by_static_export() -> None:
     SiteHolder(lambda: NOW).update({doc.path: doc})
     made = vars(doc)["gzipped"]
     assert doc.gzipped is made and len(made) < len(doc.body)
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
+            if p.is_file() and not p.name.startswith(".aggregator-")}
+
+
+def test_a_new_process_reads_unchanged_feeds_back_from_the_last_export(
+        portal: Portal, tmp_path: Path) -> None:
+    """A cron run is a new process: `publish` takes the feeds whose documents did not change
+    from the files the last export wrote (publish/render_cache.py), never a file someone
+    edited, and writes exactly the bytes a render from scratch gives."""
+    serve_standard_feeds(portal)
+    config = write_config(tmp_path, portal, SOURCES)
+    assert invoke("poll", "--all", config=config).exit_code == 0
+    out = tmp_path / "out"
+
+    def publish() -> FeedRenderer:  # as a new process: a fresh Aggregator each time
+        agg = Aggregator.open(str(config), clock=lambda: NOW)
+        try:
+            agg.publish(str(out))
+            assert agg.renderer is not None
+            return agg.renderer
+        finally:
+            agg.close()
+
+    assert publish().reused == 0  # nothing on disk yet
+    assert publish().reused == 6  # every feed read back
+    # an edited file is not what the export wrote: that feed is rendered (and written) again
+    edited = out / "feeds" / "agency" / "pemprov-dki.atom"
+    edited.write_bytes(edited.read_bytes().replace(b"</feed>", b"<!-- x --></feed>"))
+    assert publish().reused == 5
+    assert b"<!-- x -->" not in edited.read_bytes()
+    # Bali's feed changes: its agency and region feeds, all and top are rendered again
+    portal.routes["/rss/bali.xml"] = Route(fixture_feed("pemprov-bali-etag-v2.rss"),
+                                           etag='"bali-v2"')
+    assert invoke("poll", "--source", "bali-etag", config=config).exit_code == 0
+    assert publish().reused == 2
+    # the bytes of a render from scratch, file by file
+    scratch = tmp_path / "scratch"
+    agg = Aggregator.open(str(config), clock=lambda: NOW)
+    try:
+        agg.publish(str(scratch))
+    finally:
+        agg.close()
+    assert _tree(out) == _tree(scratch)
