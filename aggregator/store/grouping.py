@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter, OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from aggregator import dedupe
 from aggregator.normalize.keys import story_uid
 from aggregator.store.index import KeyIndex, WordCounts
+from aggregator.store.sql import chunks, parse_ts
 from aggregator.types import DedupeSettings, Item, StoryOverride
 
 EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC)
@@ -115,9 +115,6 @@ class Grouper:
         if len(self._fps) > _CACHE_SIZE:
             self._fps.popitem(last=False)
 
-    def forget(self, item_id: int) -> None:
-        self._fps.pop(item_id, None)
-
     def _fingerprints(self, ids: Sequence[int]) -> dict[int, dedupe.Fingerprint]:
         found = {i: fp for i in ids if (fp := self._fps.get(i)) is not None}
         missing = [i for i in ids if i not in found]
@@ -138,7 +135,7 @@ class Grouper:
                     f"SELECT i.id, i.source_id, i.published, i.story_id, s.created_at "
                     f"FROM items i JOIN stories s ON s.id = i.story_id WHERE i.id IN ({marks})",
                     chunk):
-                found[item_id] = _Stored(item_id, source, _parse(published), story,
+                found[item_id] = _Stored(item_id, source, parse_ts(published), story,
                                          (created, story))
         return found
 
@@ -291,11 +288,3 @@ def _details(v: dedupe.Verdict) -> str:
                        "hours": round(v.hours_apart, 1)})
 
 
-def _parse(value: str) -> datetime:
-    return datetime.fromisoformat(value)  # "...Z" is UTC
-
-
-def chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    """Slices of at most `size`: SQLite takes a bounded number of `?` per statement."""
-    for start in range(0, len(values), size):
-        yield values[start:start + size]

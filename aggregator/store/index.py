@@ -24,15 +24,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from aggregator import dedupe
+from aggregator.store.sql import chunks
 
 RECENT_MARGIN_DAYS = 3  # the recent table keeps this many days beyond the dedupe window
-_CHUNK = 500  # `?` per statement
 Row = tuple[int, int, int]  # (key, day, item id)
-
-
-def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterable[Sequence[int]]:
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
 
 
 class KeyIndex:
@@ -83,7 +78,7 @@ class KeyIndex:
         horizon = self.horizon()
         if last >= horizon:
             low = max(first, horizon)
-            for chunk in _chunks(wanted):
+            for chunk in chunks(wanted):
                 marks = ",".join("?" * len(chunk))
                 for key, day, item_id in self.conn.execute(
                         f"SELECT key, day, item_id FROM dedupe_keys WHERE key IN ({marks}) "
@@ -91,7 +86,7 @@ class KeyIndex:
                     found.setdefault(key, []).append((day, item_id))
         if first < horizon:
             days = ",".join(str(d) for d in range(first, min(last, horizon - 1) + 1))
-            for chunk in _chunks(wanted):
+            for chunk in chunks(wanted):
                 marks = ",".join("?" * len(chunk))
                 for day, key, item_id in self.conn.execute(
                         f"SELECT day, key, item_id FROM dedupe_keys_old WHERE day IN ({days}) "
@@ -119,8 +114,7 @@ class WordCounts:
         if len(known) + len(missing) > self.KNOWN_LIMIT:
             known.clear()
             missing = sorted(wanted)
-        for start in range(0, len(missing), _CHUNK):
-            chunk = missing[start:start + _CHUNK]
+        for chunk in chunks(missing):
             marks = ",".join("?" * len(chunk))
             known.update(dict.fromkeys(chunk, 0))
             known.update(self.conn.execute(

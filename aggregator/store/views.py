@@ -11,27 +11,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aggregator.errors import StoreError
+from aggregator.store.sql import chunks, parse_ts, ts
 from aggregator.types import ViewSamples
-
-_CHUNK = 500  # `?` per statement
-_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # the store's timestamps (store.ts)
-
-
-def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).strftime(_FORMAT)
-
-
-def _parse(value: str) -> datetime:
-    return datetime.fromisoformat(value)  # the "Z" is read as UTC
-
-
-def _chunks(values: Sequence[int]) -> Iterable[Sequence[int]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start:start + _CHUNK]
 
 
 class ViewReader:
@@ -49,10 +34,10 @@ class ViewReader:
         """Each item's latest count as of `now`, and its first and last sample of the
         `window_hours` before `now` (one when it has one, none when it has none)."""
         ids = sorted(set(item_ids))
-        start, end = _ts(now - timedelta(hours=window_hours)), _ts(now)
+        start, end = ts(now - timedelta(hours=window_hours)), ts(now)
         latest: dict[int, int] = {}
         edges: dict[int, dict[str, int]] = {}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             marks = ",".join("?" * len(chunk))
             for item_id, _, views in self._rows(
                     f"SELECT item_id, MAX(at), views FROM view_samples WHERE item_id IN "
@@ -65,17 +50,17 @@ class ViewReader:
                         (*chunk, start, end)):
                     edges.setdefault(item_id, {})[at] = views
         return {i: ViewSamples(latest.get(i), tuple(
-                    (_parse(at), v) for at, v in sorted(edges.get(i, {}).items())))
+                    (parse_ts(at), v) for at, v in sorted(edges.get(i, {}).items())))
                 for i in ids}
 
     def baseline_items(self, now: datetime, days: float) -> dict[str, list[int]]:
         """The items each source published in the `days` before `now` that have a count
         (source id -> item ids), found through the stories of those days."""
-        start = _ts(now - timedelta(days=days))
+        start = ts(now - timedelta(days=days))
         out: dict[str, list[int]] = {}
         for item_id, source_id in self._rows(
                 "SELECT i.id, i.source_id FROM stories s JOIN items i ON i.story_id = s.id "
                 "WHERE s.published >= ? AND i.published >= ? AND i.published <= ? "
-                "AND i.views IS NOT NULL ORDER BY i.id", (start, start, _ts(now))):
+                "AND i.views IS NOT NULL ORDER BY i.id", (start, start, ts(now))):
             out.setdefault(source_id, []).append(item_id)
         return out
