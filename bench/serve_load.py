@@ -198,10 +198,10 @@ def build_database(db: Path, stories: int, agencies: int, end: datetime) -> dict
             source = f"src-{a:03d}"
             key = f"guid:{n}-{c}"
             uid = item_uid(source, key)
-            if c == 0:
-                sid, lead = story_uid(uid), item_id
             at = published + timedelta(minutes=rng.randint(0, 360) if c else 0)
             at_text = ts(at)
+            if c == 0:
+                sid, lead = story_uid(uid, at_text), item_id
             views = rng.randint(20, 5000) if views_of[a] else None
             item_rows.append((
                 item_id, uid, source, source, key, agency_slug(a),

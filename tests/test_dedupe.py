@@ -279,3 +279,44 @@ def test_split_works_whichever_item_began_the_story(tmp_path: Path) -> None:
         assert story_of(store, "https://a/1") != story_of(store, "https://b/1")
         assert store.configure_dedupe(S, [split]) == []  # and it is done once
         store.close()
+
+
+def test_story_ids_are_uuids_ordered_by_when_their_first_item_was_stored(
+        tmp_path: Path) -> None:
+    """New stories take ids at the end of the story-id indexes (keys.story_uid)."""
+    import uuid
+
+    store = Store(tmp_path / "ids.db")
+    ids = []
+    for n in range(5):  # unrelated items, stored an hour apart
+        link = f"https://s{n}/1"
+        store.ingest(f"s{n}", [(item(f"s{n}", link, f"Rapat Koordinasi Nomor {n} Wilayah {n}",
+                                    f"Teks berbeda {n} tentang hal lain {n * 7}.", 0), "x", 1)],
+                     T0 + timedelta(hours=n))
+        ids.append(story_of(store, link))
+    assert all(uuid.UUID(i).version == 8 for i in ids)
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    store.close()
+
+
+def test_split_of_a_story_with_an_id_from_before_time_ordered_ids(tmp_path: Path) -> None:
+    """A story stored with a legacy (uuid5) id still knows its own first item: a split keeps
+    that item in the story (though another item was published earlier) and gives the other
+    its own new id."""
+    from aggregator.normalize.keys import legacy_story_uid
+    from aggregator.types import StoryOverride
+
+    store = Store(tmp_path / "legacy.db")
+    title = "Petugas Padamkan Kebakaran di Tambora"
+    for src, hours in (("a", 1.0), ("b", 0.0)):  # a begins the story; b was published first
+        store.ingest(src, [(item(src, f"https://{src}/1", title, TEXT, hours), "x", 1)], T0)
+    sid = story_of(store, "https://a/1")
+    first = store._rows("SELECT uid FROM items WHERE link='https://a/1'")[0]["uid"]
+    legacy = legacy_story_uid(first)  # the id session-3 code gave a story begun by a
+    with store.transaction():
+        store.db.conn.execute("UPDATE stories SET id=? WHERE id=?", (legacy, sid))
+        store.db.conn.execute("UPDATE items SET story_id=? WHERE story_id=?", (legacy, sid))
+    store.configure_dedupe(S, [StoryOverride("split", ("https://a/1", "https://b/1"))])
+    assert story_of(store, "https://a/1") == legacy
+    assert story_of(store, "https://b/1") not in (legacy, sid)
+    store.close()

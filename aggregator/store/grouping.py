@@ -249,7 +249,7 @@ class Grouper:
             if guard:
                 stories = [sid for sid in stories if guard.allows(groups, sid)]
             if not stories:
-                story = story_uid(uids[n])
+                story = story_uid(uids[n], at)
                 plan.new_stories[story] = n
                 ages.setdefault(story, (at + f"#{n:06d}", story))
                 plan.items.append(Planned(story, "first"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from aggregator.normalize.keys import story_uid
+from aggregator.normalize.keys import legacy_story_uid, story_uid
 from aggregator.types import StoryOverride
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def apply_overrides(store: Store, overrides: Sequence[StoryOverride], at: str) -
 
 def _resolve(store: Store, refs: Sequence[str]) -> list[dict[str, Any]]:
     marks = ",".join("?" * len(refs))
-    return store._rows(f"SELECT id, uid, link, story_id, published FROM items "
+    return store._rows(f"SELECT id, uid, link, story_id, published, first_seen FROM items "
                        f"WHERE uid IN ({marks}) OR link IN ({marks}) ORDER BY published, id",
                        (*refs, *refs))
 
@@ -60,7 +60,7 @@ def _force_split(store: Store, o: StoryOverride, at: str) -> list[str]:
     rows = _resolve(store, o.items)
     kept: dict[str, int] = {}
     for r in rows:  # the story's own first item, when it is listed
-        if story_uid(r["uid"]) == r["story_id"]:
+        if r["story_id"] in (story_uid(r["uid"], r["first_seen"]), legacy_story_uid(r["uid"])):
             kept[r["story_id"]] = r["id"]
     for r in rows:  # else the earliest
         kept.setdefault(r["story_id"], r["id"])
@@ -68,7 +68,7 @@ def _force_split(store: Store, o: StoryOverride, at: str) -> list[str]:
     for r in rows:
         if kept[r["story_id"]] == r["id"]:
             continue
-        own = story_uid(r["uid"])
+        own = story_uid(r["uid"], r["first_seen"])
         execute("DELETE FROM story_merges WHERE from_id=?", (own,))
         execute("INSERT OR IGNORE INTO stories (id, lead_item, published, updated, "
                 "created_at) VALUES (?, ?, ?, ?, ?)", (own, r["id"], r["published"],
