@@ -81,6 +81,7 @@ class Store:
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA cache_size=-32768")  # 32 MB: the recent index, hot item pages
             conn.execute("PRAGMA temp_store=MEMORY")
+            conn.execute(f"PRAGMA journal_size_limit={self.WAL_SIZE_LIMIT}")
             self.db = sqlite_utils.Database(conn)
             self._migrate()
             self.grouper = grouping.Grouper(conn)
@@ -105,7 +106,12 @@ class Store:
     # --- plumbing ---------------------------------------------------------------------------
 
     GROUP_ITEMS = 2_000  # new items per commit while a group is open
-    GROUP_AUTOCHECKPOINT = 10_000  # WAL pages (40 MB): the writer's own checkpoint, a safety net
+    # WAL pages (160 MB): the writer's own checkpoint, a safety net. At a million items one
+    # group's commit writes about 9,000 pages (random index leaves), so at 10,000 the writer
+    # itself checkpointed after nearly every commit, synchronously, before the background
+    # thread could.
+    GROUP_AUTOCHECKPOINT = 40_000
+    WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes the WAL file is cut back to when it starts over
 
     def begin_group(self) -> None:
         """Until `end_group`, writes share transactions, committed every `GROUP_ITEMS` new

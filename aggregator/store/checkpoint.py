@@ -7,7 +7,8 @@ land all over a 3 GB file and that took about 0.3 ms per ingested item. While a 
 commit groups (`Store.begin_group`), this thread does it instead, after each commit, with its
 own connection and a PASSIVE checkpoint, which never blocks the writer or readers; SQLite
 releases the GIL while it copies. The writer keeps a high automatic checkpoint
-(`Store.GROUP_AUTOCHECKPOINT`) as a safety net.
+(`Store.GROUP_AUTOCHECKPOINT`, 160 MB) as a safety net; the WAL file is cut back to
+`Store.WAL_SIZE_LIMIT` when it starts over.
 
 The WAL file is reused from its start only when a write transaction begins after a complete
 checkpoint, and in a group the next transaction begins right after a commit, before this thread
