@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -208,8 +208,12 @@ def _suggest(name: str, known: set[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _read_toml(path: Path, issues: list[ConfigIssue]) -> dict[str, Any] | None:
+def _read_toml(path: Path, issues: list[ConfigIssue],
+               texts: Mapping[Path, str] | None = None) -> dict[str, Any] | None:
     try:
+        text = (texts or {}).get(path.resolve())
+        if text is not None:
+            return tomllib.loads(text)
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
@@ -347,12 +351,16 @@ def _array(doc: dict[str, Any], key: str, file: str, issues: list[ConfigIssue]) 
 
 
 def load_config(path: str | os.PathLike[str] | None = None,
-                selector_check: SelectorCheck | None = None) -> Config:
+                selector_check: SelectorCheck | None = None,
+                texts: Mapping[Path, str] | None = None) -> Config:
     """Load and validate the config; raises ConfigError listing every problem.
-    `selector_check` (from the HTML parser) says why a CSS selector cannot be used."""
+    `selector_check` (from the HTML parser) says why a CSS selector cannot be used.
+    `texts` (resolved path -> TOML text) stands in for those files as they would be after
+    an edit, so that `aggregator sources add/enable/...` validate before they write."""
     main = Path(path or os.environ.get("AGGREGATOR_CONFIG") or DEFAULT_CONFIG)
     issues: list[ConfigIssue] = []
-    doc = _read_toml(main, issues)
+    texts = {Path(k).resolve(): v for k, v in (texts or {}).items()}
+    doc = _read_toml(main, issues, texts)
     if doc is None:
         raise ConfigError(issues)
     settings = _settings(doc.get("settings"), str(main), issues)
@@ -363,6 +371,8 @@ def load_config(path: str | os.PathLike[str] | None = None,
     for pattern in settings.include:
         full = pattern if os.path.isabs(pattern) else str(main.parent / pattern)
         matches = [m for m in sorted(glob.glob(full, recursive=True)) if os.path.isfile(m)]
+        matches += sorted(str(p) for p in texts if not p.exists()  # a file an edit creates
+                          and fnmatch.fnmatch(str(p), str(Path(full).resolve())))
         if not matches and not glob.has_magic(pattern):
             issues.append(ConfigIssue(str(main), "settings", "include",
                                       f"included file '{pattern}' does not exist"))
@@ -370,7 +380,7 @@ def load_config(path: str | os.PathLike[str] | None = None,
             if Path(match).resolve() in read:
                 continue  # matched by an earlier pattern too
             read.add(Path(match).resolve())
-            sub = _read_toml(Path(match), issues)
+            sub = _read_toml(Path(match), issues, texts)
             if sub is None:
                 continue
             if "settings" in sub:

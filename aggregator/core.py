@@ -47,9 +47,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def read_config(path: str | None = None) -> Config:
-    """The config, with every HTML selector checked by the HTML parser."""
-    return load_config(path, selector_check=selector_problem)
+def read_config(path: str | None = None, texts: Mapping[Path, str] | None = None) -> Config:
+    """The config, with every HTML selector checked by the HTML parser (`texts`: files as
+    an edit would leave them, see load_config)."""
+    return load_config(path, selector_check=selector_problem, texts=texts)
 
 
 def story_overrides(config: Config) -> list[StoryOverride]:
@@ -91,6 +92,20 @@ class Aggregator:
 
     def close(self) -> None:
         self.store.close()
+
+    def reload(self, config: Config, at_once: Sequence[str] = (),
+               interval_of: Mapping[str, int] | None = None) -> None:
+        """Put a new, validated config in force (aggregator/reload.py decides what changed):
+        the sources table follows it, the sources `at_once` are due now, those of
+        `interval_of` are rescheduled to their new interval; then the config is swapped in
+        one assignment, so a poll, a render or a request sees the old or the new one whole.
+        The database path is not changed here (it needs a restart)."""
+        self.store.sync_sources(config)
+        self.store.reschedule(interval_of or {}, self.clock(), at_once)
+        if (config.settings.dedupe, config.overrides) != (self.config.settings.dedupe,
+                                                           self.config.overrides):
+            self.store.configure_dedupe(config.settings.dedupe, story_overrides(config))
+        self.config = config
 
     # --- polling ----------------------------------------------------------------------------
 
@@ -248,7 +263,7 @@ class Aggregator:
         rows = []
         for row in store.source_rows():
             row["in_config"] = row["id"] in configured
-            row["state"] = _state(row)
+            row["state"] = _state(row) if row["in_config"] else "not in config"
             rows.append(row)
         return rows
 

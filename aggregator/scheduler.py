@@ -2,18 +2,23 @@
 
 One job wakes every `TICK` seconds, polls the sources that are due (each source's next poll
 time lives in SQLite, so a restart continues where it left off) and, when anything was stored,
-re-renders the site and hands it to the web app.
+re-renders the site and hands it to the web app. A config reload (aggregator/reload.py) is
+put in force between two ticks (`apply_config`), never in the middle of one.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from aggregator.core import Aggregator
+from aggregator.reload import ConfigChange
 from aggregator.site import Site
+from aggregator.types import Config
 
 TICK = 15  # seconds
 log = logging.getLogger("aggregator.scheduler")
@@ -26,6 +31,7 @@ class Scheduler:
         self.on_publish = on_publish
         self.tick = tick
         self._scheduler = BackgroundScheduler(timezone="UTC")
+        self._lock = threading.Lock()  # a tick and a config reload never overlap
 
     @property
     def running(self) -> bool:
@@ -41,7 +47,26 @@ class Scheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
 
+    def wake(self) -> None:
+        """Run the next tick now (after a reload that made sources due)."""
+        if self._scheduler.running:
+            self._scheduler.modify_job("poll-due", next_run_time=datetime.now(UTC))
+
+    def apply_config(self, config: Config, change: ConfigChange) -> None:
+        """Put a validated config in force after the tick in flight, re-render the site
+        with it, and poll the sources it made due (added, or rescheduled) at once."""
+        with self._lock:
+            self.agg.reload(config, change.added, change.intervals)
+            site = self.agg.render()
+        self.on_publish(site)
+        if change.added or change.intervals:
+            self.wake()
+
     def poll_due(self) -> None:
+        with self._lock:
+            self._poll_due()
+
+    def _poll_due(self) -> None:
         try:
             sources = self.agg.select_sources()
             if not sources:

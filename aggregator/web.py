@@ -13,6 +13,7 @@ import contextlib
 import difflib
 import functools
 import logging
+import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from aggregator.core import Aggregator, top_rows, utcnow
 from aggregator.errors import NotFoundError, RequestError
 from aggregator.publish import Labels, Rendered, changed_paths, labels, render_status
-from aggregator.scheduler import Scheduler
+from aggregator.reload import ConfigWatcher
+from aggregator.scheduler import TICK, Scheduler
 from aggregator.site import Site
 from aggregator.store import Store
 from aggregator.types import Config
@@ -230,7 +232,7 @@ def accepts_gzip(header: str) -> bool:
 
 
 def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None = None,
-              cache_seconds: int = 300) -> ASGIApp:
+              cache_seconds: int = 300, watcher: ConfigWatcher | None = None) -> ASGIApp:
     status_lock = threading.Lock()
     reader: dict[str, Store] = {}
     lab = labels(agg.config.settings.ui_language)
@@ -258,9 +260,11 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
             headers.get("accept-encoding", "")))
 
     def sources_rows() -> list[dict[str, Any]]:
+        """Every source of the config, then those removed from it whose items are still
+        stored (state "not in config")."""
         with status_lock:
             rows = agg.source_status_from(read_store())
-        return [r for r in rows if r["in_config"]]
+        return sorted(rows, key=lambda r: not r["in_config"])
 
     async def api_sources(request: Request) -> Response:
         return JSONResponse(sources_rows())
@@ -299,8 +303,17 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
             headers.get("accept-encoding", "")))
 
     async def status(request: Request) -> Response:
-        page = render_status(sources_rows(), lab, combined)
+        banner = watcher.snapshot().banner() if watcher is not None else []
+        page = render_status(sources_rows(), lab, combined, banner)
         return Response(page, media_type="text/html; charset=utf-8")
+
+    async def api_config(request: Request) -> Response:
+        """The config in force and the last reload (README, "Editing the config while it
+        runs"): `ok` is false while the file on disk is invalid, `errors` say where."""
+        if watcher is None:
+            return JSONResponse({"ok": True, "watching": False,
+                                 "files": list(agg.config.files)})
+        return JSONResponse({**watcher.snapshot().as_dict(), "watching": True})
 
     async def healthz(request: Request) -> Response:
         ok = True
@@ -332,6 +345,7 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
         Route("/healthz", healthz),
         Route("/api/sources", api_sources),
         Route("/api/top", api_top),
+        Route("/api/config", api_config),
         Route("/status", status),
         Route("/feeds/search.{ext}", search, methods=["GET", "HEAD"]),
         Route("/{path:path}", document, methods=["GET", "HEAD"]),
@@ -353,12 +367,32 @@ def publisher(agg: Aggregator, holder: SiteHolder) -> Callable[[Site], None]:
     return publish
 
 
-def serve(agg: Aggregator, host: str, port: int) -> None:
+def serve(agg: Aggregator, host: str, port: int, config_path: str | None = None,
+          tick: float = TICK) -> None:
+    """Serve until SIGINT/SIGTERM; with `config_path`, watch the config files and reload
+    them on change and on SIGHUP (aggregator/reload.py)."""
+    from aggregator.core import read_config
+
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     holder = SiteHolder(agg.clock)
     holder.update(agg.render())  # at start: served as is, not announced
-    scheduler = Scheduler(agg, publisher(agg, holder))
-    app = build_app(agg, holder, scheduler, cache_seconds=max_age(agg.config))
+    scheduler = Scheduler(agg, publisher(agg, holder), tick=tick)
+    watcher = None
+    if config_path is not None:
+        watcher = ConfigWatcher(config_path, agg.config, read_config, scheduler.apply_config,
+                                agg.clock)
+        if hasattr(signal, "SIGHUP"):
+            request = watcher.request
+            signal.signal(signal.SIGHUP, lambda signum, frame: request())
+        watcher.start()
+        log.info("watching %d config file(s) for changes (SIGHUP reloads at once)",
+                 len(agg.config.files))
+    app = build_app(agg, holder, scheduler, cache_seconds=max_age(agg.config),
+                    watcher=watcher)
     log.info("serving %d documents on http://%s:%d/", len(holder.site), host, port)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    finally:
+        if watcher is not None:
+            watcher.stop()

@@ -91,8 +91,9 @@ def render_index(title: str, description: str, top: Sequence[Entry],
 
 
 def render_status(rows: Sequence[Mapping[str, Any]], labels: Labels,
-                  feeds: Sequence[tuple[str, str]]) -> bytes:
-    """The source health page (`/status`): one row per source; `feeds` for autodiscovery."""
+                  feeds: Sequence[tuple[str, str]], banner: Sequence[str] = ()) -> bytes:
+    """The source health page (`/status`): one row per source; `feeds` for autodiscovery;
+    `banner`: lines shown first, in a box (the config on disk is invalid, needs a restart)."""
     cells = "".join(
         f"<tr><td>{escape(r['id'])}</td><td class='{escape(r['state'])}'>{escape(r['state'])}"
         f"</td><td>{r['item_count']}</td><td>{escape(r['last_success_at'] or '-')}</td>"
@@ -101,4 +102,9 @@ def render_status(rows: Sequence[Mapping[str, Any]], labels: Labels,
     header = "".join(f"<th>{escape(c)}</th>" for c in labels.status_columns)
     body = (f"<h1>{escape(labels.source_status)}</h1>\n"
             f"<table><tr>{header}</tr>{cells}</table>")
+    if banner:
+        lines = "".join(f"<li>{escape(line)}</li>" for line in banner[1:])
+        body = (f"<div class='config-error' role='alert' style='border:2px solid #b00;"
+                f"padding:0 1em;margin-bottom:1em'><p><strong>{escape(banner[0])}</strong>"
+                f"</p>{f'<ul>{lines}</ul>' if lines else ''}</div>\n" + body)
     return _page(labels.source_status, labels, autodiscovery(feeds), body)

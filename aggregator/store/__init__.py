@@ -13,7 +13,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +220,22 @@ class Store:
                           "(next_due_at IS NULL OR next_due_at <= ?) ORDER BY next_due_at",
                           (ts(now),))
         return [r["id"] for r in rows]
+
+    def reschedule(self, interval_of: Mapping[str, int], now: datetime,
+                   at_once: Sequence[str] = ()) -> None:
+        """After a config reload: the sources of `at_once` (just added) are due now; each
+        source of `interval_of` (its interval changed) is due one new interval after its last
+        fetch (now, if that is past). A failing source keeps its back-off time."""
+        with self.transaction():
+            for sid in at_once:
+                self.db.execute("UPDATE sources SET next_due_at=? WHERE id=?", (ts(now), sid))
+            for sid, interval in interval_of.items():
+                rows = self._rows("SELECT last_fetch_at FROM sources WHERE id=? AND failures=0 "
+                                  "AND last_fetch_at IS NOT NULL", (sid,))
+                if not rows:
+                    continue
+                due = max(parse_ts(rows[0]["last_fetch_at"]) + timedelta(seconds=interval), now)
+                self.db.execute("UPDATE sources SET next_due_at=? WHERE id=?", (ts(due), sid))
 
     def source_rows(self) -> list[dict[str, Any]]:
         rows = self._rows("SELECT * FROM sources ORDER BY id")
