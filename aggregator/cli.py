@@ -5,64 +5,29 @@ Exit codes: 0 ok, 1 some sources failed, 2 usage or config error.
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
 from aggregator import __version__
-from aggregator.config import DEFAULT_CONFIG, config_warnings, format_interval
-from aggregator.core import Aggregator, explain_lines, preview_source, read_config, top_rows
-from aggregator.errors import AggregatorError, ConfigError, LockedError, NotFoundError
+from aggregator.cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    _dumps,
+    _errors,
+    _open,
+)
+from aggregator.cli_sources import sources
+from aggregator.config import DEFAULT_CONFIG, config_warnings
+from aggregator.core import explain_lines, preview_source, read_config, top_rows
+from aggregator.errors import ConfigError, LockedError
 from aggregator.normalize.text import excerpt
 from aggregator.types import SourceReport
 
 if TYPE_CHECKING:  # publishing loads only when something is rendered
     from aggregator.publish import WriteReport
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn the aggregator's errors into messages and exit codes."""
-    try:
-        yield
-    except ConfigError as exc:
-        for issue in exc.issues:
-            click.echo(f"error: {issue}", err=True)
-        click.echo(f"{len(exc.issues)} config error(s); nothing was changed.", err=True)
-        sys.exit(EXIT_USAGE)
-    except NotFoundError as exc:
-        _fail(str(exc))
-    except AggregatorError as exc:
-        _fail(str(exc), EXIT_FAILED)
-
-
-def _open(ctx: click.Context) -> Aggregator:
-    with _errors():
-        agg = Aggregator.open(ctx.obj["config"])
-    ctx.call_on_close(agg.close)
-    return agg
-
-
-def _dumps(value: Any) -> str:
-    def default(o: Any) -> Any:
-        if isinstance(o, datetime):
-            return o.isoformat()
-        if hasattr(o, "__dataclass_fields__"):
-            return {k: getattr(o, k) for k in o.__dataclass_fields__}
-        raise TypeError(type(o).__name__)
-    return json.dumps(value, default=default, ensure_ascii=False, indent=2)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -302,13 +267,21 @@ def run(ctx: click.Context, out_dir: str | None, as_json: bool) -> None:
 @cli.command()
 @click.option("--host", default=None, help="Address to listen on (default: settings).")
 @click.option("--port", default=None, type=int, help="Port to listen on (default: settings).")
+@click.option("--tick", default=15.0, type=click.FloatRange(min=0.1), show_default=True,
+              metavar="SECONDS", help="How often the scheduler looks for due sources.")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, tick: float) -> None:
     """Run the daemon: poll on schedule and serve the feeds over HTTP.
+
+    The config files (the main file and every included file, also files that start or stop
+    matching an include glob) are watched: a valid edit is put in force within seconds, an
+    invalid one is refused (the last valid config stays, the error shows on /status and
+    /api/config). SIGHUP reloads at once.
 
     \b
     Example:
       aggregator serve --host 0.0.0.0 --port 8080
+      kill -HUP $(pidof -s aggregator)     # reload the config now
     """
     from aggregator.web import serve as run_server
 
@@ -316,84 +289,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     settings = agg.config.settings
     with _errors():
         run_server(agg, host or settings.listen_host,
-                   settings.listen_port if port is None else port)
+                   settings.listen_port if port is None else port, ctx.obj["config"], tick)
 
 
-# --- sources, top, preview -----------------------------------------------------------------
-
-
-@cli.group(invoke_without_command=True)
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.pass_context
-def sources(ctx: click.Context, as_json: bool) -> None:
-    """Health of each source: last success, last error, items, next poll.
-
-    \b
-    Examples:
-      aggregator sources
-      aggregator sources show setkab-berita --json
-    """
-    ctx.obj["json"] = as_json
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(sources_list, as_json=as_json)
-
-
-@sources.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.pass_context
-def sources_list(ctx: click.Context, as_json: bool) -> None:
-    """One line per source.
-
-    \b
-    Example:
-      aggregator sources list --json
-    """
-    agg = _open(ctx)
-    rows = [r for r in agg.source_status() if r["in_config"]]
-    if as_json or ctx.obj.get("json"):
-        click.echo(_dumps(rows))
-        return
-    width = max((len(r["id"]) for r in rows), default=6)
-    for r in rows:
-        line = (f"{r['id']:<{width}}  {r['state']:<8} items={r['item_count']:<5} "
-                f"every {format_interval(r['interval']):<6} "
-                f"last ok {r['last_success_at'] or 'never'}  next {r['next_due_at'] or 'now'}")
-        if r["state"] in ("failing", "drifting") and r["failures"]:
-            line += f"  error: {r['last_error']} ({r['failures']}x)"
-        elif r["state"] == "drifting":
-            line += "  " + "; ".join(w for w in r["warnings"] if w.startswith("drift:"))
-        click.echo(line)
-
-
-@sources.command("show")
-@click.argument("source_id")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.pass_context
-def sources_show(ctx: click.Context, source_id: str, as_json: bool) -> None:
-    """Everything about one source, with its last 20 fetches.
-
-    \b
-    Example:
-      aggregator sources show setkab-berita
-    """
-    agg = _open(ctx)
-    with _errors():
-        row = agg.source_detail(source_id)
-    if as_json or ctx.obj.get("json"):
-        click.echo(_dumps(row))
-        return
-    for key in ("id", "state", "kind", "url", "agency", "interval", "item_count",
-                "last_success_at", "last_fetch_at", "last_status", "last_error",
-                "last_error_at", "failures", "next_due_at", "etag", "last_modified"):
-        value = format_interval(row[key]) if key == "interval" else row[key]
-        click.echo(f"{key:<16} {value if value is not None else '-'}")
-    for w in row["warnings"]:
-        click.echo(f"{'warning':<16} {w}")
-    click.echo("recent fetches:")
-    for f in row["fetches"]:
-        click.echo(f"  {f['started_at']}  {f['outcome']:<12} status={f['status'] or '-'} "
-                   f"new={f['new']} updated={f['updated']} {f['duration']:.2f}s"
-                   + (f"  {f['error']}" if f["error"] else ""))
+# --- top, stories, preview (the sources group: cli_sources.py) ---------------------------
 
 
 @cli.command()
@@ -557,6 +456,9 @@ def preview(ctx: click.Context, source_id: str, page: str | None, as_json: bool)
         click.echo(f"warning: {w}")
     failed = sum(bool(it.problems) for it in result.items)
     click.echo(f"{len(result.items)} item(s), {failed} with a field that failed")
+
+
+cli.add_command(sources)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -34,8 +34,9 @@ from tests.portal import (
 )
 
 COMMANDS = ["check", "preview", "poll", "publish", "run", "serve", "sources", "stories", "top"]
-SUBCOMMANDS = [[c] for c in COMMANDS] + [["sources", "list"], ["sources", "show"],
-                                         ["stories", "show"]]
+SOURCES_COMMANDS = ["list", "show", "enable", "disable", "add", "import-opml", "export-opml"]
+SUBCOMMANDS = [[c] for c in COMMANDS] + [["sources", c] for c in SOURCES_COMMANDS] + [
+    ["stories", "show"]]
 GOOD = (Src("dki-rss", "/rss/pemprov-dki.xml", "pemprov-dki"),
         Src("bandung-mysql", "/feed/bandung.rss", "pemkot-bandung"))
 
@@ -82,7 +83,7 @@ def test_every_command_has_help_with_an_example(command: list[str]) -> None:
 def test_commands_are_all_tested() -> None:
     """A new command must be added to COMMANDS (and so get its help checked)."""
     assert set(cli.commands) == set(COMMANDS)
-    assert set(cli.commands["sources"].commands) == {"list", "show"}  # type: ignore[attr-defined]
+    assert set(cli.commands["sources"].commands) == set(SOURCES_COMMANDS)  # type: ignore[attr-defined]
     assert set(cli.commands["stories"].commands) == {"show"}  # type: ignore[attr-defined]
 
 

@@ -13,6 +13,7 @@ import functools
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
@@ -205,3 +206,33 @@ def parse_article(body: bytes, headers: Mapping[str, str], spec: ArticleSpec,
         elif problem:
             problems.append(f"article {name}: {problem}")
     return found, problems
+
+
+FEED_TYPES = {"application/rss+xml": "rss", "application/atom+xml": "atom",
+              "application/feed+json": "json"}
+_NOT_MAIN = re.compile(r"koment|comment|tanggapan", re.I)
+
+
+def discover_feeds(body: bytes, headers: Mapping[str, str], url: str
+                   ) -> list[tuple[str, str, str]]:
+    """The feeds a page announces with `<link rel="alternate" type="application/rss+xml">`
+    (or atom+xml, feed+json): (absolute URL, "rss"/"atom"/"json", title), the page's main
+    feed first (comment feeds last), each URL once. Relative hrefs are resolved against the
+    page's `<base href>` or its URL."""
+    tree = _tree(body, headers)
+    base = url
+    for node in tree.css("base[href]"):
+        base = urljoin(url, (node.attributes.get("href") or "").strip())
+        break
+    found: list[tuple[str, str, str]] = []
+    for node in tree.css("link[href]"):
+        attrs = node.attributes
+        rel = (attrs.get("rel") or "").lower().split()
+        kind = FEED_TYPES.get((attrs.get("type") or "").split(";")[0].strip().lower())
+        href = (attrs.get("href") or "").strip()
+        if "alternate" not in rel or kind is None or not href:
+            continue
+        link = urljoin(base, href)
+        if link.startswith(("http://", "https://")) and all(link != f[0] for f in found):
+            found.append((link, kind, _WS.sub(" ", attrs.get("title") or "").strip()))
+    return sorted(found, key=lambda f: bool(_NOT_MAIN.search(f[2] + " " + f[0])))
