@@ -375,6 +375,7 @@ def serve(agg: Aggregator, host: str, port: int, config_path: str | None = None,
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)  # each tick
     holder = SiteHolder(agg.clock)
     holder.update(agg.render())  # at start: served as is, not announced
     scheduler = Scheduler(agg, publisher(agg, holder), tick=tick)
