@@ -248,3 +248,23 @@ def test_scheduler_applies_a_reload_to_the_store_and_the_render(tmp_path: Path,
             assert link.encode() in site["/feeds/all.rss"].body
     finally:
         agg.close()
+
+
+def test_a_broken_or_missing_main_file_keeps_the_old_config(tmp_path: Path) -> None:
+    config = write_config(tmp_path, None, [DKI])
+    apply = Recorder()
+    watcher = watcher_for(config, apply)
+    before = watcher.config
+    good = config.read_bytes()
+    config.write_bytes(b"[settings\n\xff\xfe")  # not TOML, not even UTF-8
+    watcher.check()
+    assert watcher.check() is True
+    assert watcher.config is before and watcher.status.errors[0].section == "file"
+    config.unlink()  # deleted (an editor's rename, or a mistake)
+    watcher.check()
+    assert watcher.check() is True
+    assert "file not found" in str(watcher.status.errors[0])
+    assert watcher.config is before and apply.applied == []
+    config.write_bytes(good)
+    watcher.check()
+    assert watcher.check() is True and watcher.status.errors == ()
