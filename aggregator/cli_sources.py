@@ -180,6 +180,14 @@ def _validate(ctx: click.Context, path: Path, text: str) -> Config:
         sys.exit(EXIT_USAGE)
 
 
+def _check_read(config: Config, path: Path, ids: Sequence[str]) -> None:
+    """The new entries must be in the config as it is read (not in a file nothing includes)."""
+    missing = [sid for sid in ids if config.source(sid) is None]
+    if missing:
+        _fail(f"{path} is not read by the config: it is not the main file and no include "
+              "glob matches it; nothing was written")
+
+
 def _write(path: Path, text: str, expected: str | None) -> None:
     try:
         write_atomic(path, text, expected)
@@ -378,7 +386,7 @@ def sources_add(ctx: click.Context, url: str, agency: str | None, source_id: str
         appended_sources(old or "", new)
     except EditError as exc:
         _fail(f"{path}: {exc}")
-    _validate(ctx, path, new)
+    _check_read(_validate(ctx, path, new), path, [sid])
     if dry_run:
         click.echo(f"# would append to {path}:")
         click.echo(entry, nl=False)
@@ -479,7 +487,7 @@ def sources_import_opml(ctx: click.Context, opml_file: str, agency: str | None,
         appended_sources(old or "", new)
     except EditError as exc:
         _fail(f"{path}: {exc}")
-    _validate(ctx, path, new)
+    _check_read(_validate(ctx, path, new), path, list(seen_urls.values()))
     if dry_run:
         click.echo(f"# would append to {path}:")
         click.echo("\n".join(entries), nl=False)

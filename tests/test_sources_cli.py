@@ -218,6 +218,11 @@ def test_add_that_would_not_pass_check_writes_nothing(tmp_path: Path, portal: Po
     result = invoke("sources", "add", portal.url(DKI.path) + "?v=3", "--agency",
                     "pemprov-dki", "--interval", "10s", config=config)
     assert result.exit_code == 2 and "field 'interval'" in result.output
+    stray = tmp_path / "elsewhere.toml"
+    result = invoke("sources", "add", portal.url(DKI.path) + "?v=4", "--agency",
+                    "pemprov-dki", "--file", str(stray), config=config)
+    assert result.exit_code == 2 and "not read by the config" in result.output
+    assert not stray.exists()
     result = invoke("sources", "add", portal.url("/kosong"), "--agency", "pemprov-dki",
                     config=config)
     assert result.exit_code == 1 and "announces no feed" in result.output
