@@ -94,11 +94,12 @@ def sources_list(ctx: click.Context, as_json: bool) -> None:
     width = max((len(r["id"]) for r in rows), default=6)
     for r in rows:
         per_day = _per_day(r)
+        polled = r["in_config"] and r["state"] != "disabled"
         line = (f"{r['id']:<{width}}  {r['state']:<13} items={r['item_count']:<5} "
                 + (f"{per_day:<10} " if per_day else "")
                 + f"every {format_interval(r['interval']):<6} "
                 f"last ok {_when(r['last_success_at'])}  "
-                f"next {_when(r['next_due_at']) if r['in_config'] else '-'}")
+                f"next {_when(r['next_due_at']) if polled else '-'}")
         if r["failures"] and r["last_error"]:
             line += (f"  error at {_when(r.get('last_error_at'))}: {r['last_error']} "
                      f"({r['failures']}x)")

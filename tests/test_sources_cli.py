@@ -350,3 +350,20 @@ def test_list_and_show_print_state_errors_and_fetches(tmp_path: Path, portal: Po
     detail = json.loads(invoke("sources", "show", "dki-rss", "--json", config=config).output)
     assert detail["item_count"] == 3 and len(detail["fetches"]) == 1
     assert invoke("sources", "show", "nope", config=config).exit_code == 2
+
+
+def test_discover_feeds_resolves_base_and_puts_comment_feeds_last() -> None:
+    from aggregator.parse.html import discover_feeds
+
+    page = b"""<html><head><base href="https://pemkot.example.go.id/id/">
+<link rel="alternate" type="application/rss+xml" title="Komentar" href="komentar/feed">
+<link rel="alternate" type="application/rss+xml" title="Komentar" href="komentar/feed">
+<link rel="Alternate feed" type="application/atom+xml; charset=utf-8" href="/atom.xml">
+<link rel="alternate" type="application/feed+json" title="JSON" href="feed.json">
+<link rel="alternate" hreflang="en" href="https://pemkot.example.go.id/en/">
+<link rel="alternate" type="application/rss+xml" href="javascript:void(0)">
+</head><body></body></html>"""
+    feeds = discover_feeds(page, {"content-type": "text/html"}, "https://pemkot.example.go.id/")
+    assert feeds == [("https://pemkot.example.go.id/atom.xml", "atom", ""),
+                     ("https://pemkot.example.go.id/id/feed.json", "json", "JSON"),
+                     ("https://pemkot.example.go.id/id/komentar/feed", "rss", "Komentar")]
