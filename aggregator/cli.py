@@ -23,6 +23,8 @@ from aggregator.cli_sources import sources
 from aggregator.config import DEFAULT_CONFIG, config_warnings
 from aggregator.core import explain_lines, preview_source, read_config, top_rows
 from aggregator.errors import ConfigError, LockedError
+from aggregator.logs import FORMATS as LOG_FORMATS
+from aggregator.logs import LEVELS as LOG_LEVELS
 from aggregator.normalize.text import excerpt
 from aggregator.types import SourceReport
 
@@ -35,8 +37,15 @@ if TYPE_CHECKING:  # publishing loads only when something is rendered
 @click.option("--config", "config", envvar="AGGREGATOR_CONFIG", default=DEFAULT_CONFIG,
               show_default=True, metavar="PATH",
               help="Main config file (env AGGREGATOR_CONFIG).")
+@click.option("--log-format", "log_format", envvar="AGGREGATOR_LOG_FORMAT", default=None,
+              type=click.Choice(LOG_FORMATS),
+              help="Log lines as key=value text or JSON (default: settings.log_format).")
+@click.option("--log-level", "log_level", envvar="AGGREGATOR_LOG_LEVEL", default=None,
+              type=click.Choice(LOG_LEVELS),
+              help="Default: info, or warning when stderr is a terminal.")
 @click.pass_context
-def cli(ctx: click.Context, config: str) -> None:
+def cli(ctx: click.Context, config: str, log_format: str | None,
+        log_level: str | None) -> None:
     """Aggregate Indonesian regional government news into feeds.
 
     \b
@@ -48,6 +57,8 @@ def cli(ctx: click.Context, config: str) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
+    ctx.obj["log_format"] = log_format
+    ctx.obj["log_level"] = log_level
 
 
 # --- check ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import click
 
 from aggregator.core import Aggregator
 from aggregator.errors import AggregatorError, ConfigError, NotFoundError
+from aggregator.logs import setup as setup_logs
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -43,6 +44,8 @@ def _open(ctx: click.Context) -> Aggregator:
     with _errors():
         agg = Aggregator.open(ctx.obj["config"])
     ctx.call_on_close(agg.close)
+    level = ctx.obj.get("log_level") or ("warning" if sys.stderr.isatty() else "info")
+    setup_logs(ctx.obj.get("log_format") or agg.config.settings.log_format, level)
     return agg
 
 

@@ -28,10 +28,12 @@ from aggregator.types import (
     Config,
     DedupeSettings,
     FieldSpec,
+    HostSettings,
     HtmlSpec,
     RankSettings,
     Region,
     Rule,
+    ScheduleSettings,
     Settings,
     Source,
     StoryOverride,
@@ -275,10 +277,61 @@ def _settings(raw: Any, file: str, issues: list[ConfigIssue]) -> Settings:
     if dedupe_raw is not None:
         values["dedupe"] = _dedupe_settings(_Table(dedupe_raw, file, "settings", issues,
                                                    prefix="dedupe."))
+    schedule_raw = t.get("schedule", dict)
+    if schedule_raw is not None:
+        values["schedule"] = _schedule_settings(_Table(schedule_raw, file, "settings", issues,
+                                                       prefix="schedule."))
+    values["log_format"] = t.string("log_format")
+    if values["log_format"] is not None and values["log_format"] not in LOG_FORMATS:
+        t.problem("log_format", f"'{values['log_format']}' must be one of: "
+                                f"{', '.join(LOG_FORMATS)}")
+        values["log_format"] = None
     t.finish()
     if values.get("base_url"):
         values["base_url"] = values["base_url"].rstrip("/")
     return Settings(**{k: v for k, v in values.items() if v is not None})
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _schedule_settings(t: _Table) -> ScheduleSettings:
+    """[settings.schedule]: bounds of every next poll, backoff, broken, per-host politeness."""
+    vals: dict[str, Any] = {
+        "min_interval": t.interval("min_interval"),
+        "max_interval": t.interval("max_interval"),
+        "backoff_cap": t.interval("backoff_cap"),
+        "broken_after": t.number("broken_after", minimum=1, integer=True),
+        "host_spacing": t.number("host_spacing", minimum=0, maximum=3600),
+        "max_host_spacing": t.number("max_host_spacing", minimum=1, maximum=3600),
+        "shutdown_grace": t.number("shutdown_grace", minimum=0, maximum=600),
+    }
+    low = vals["min_interval"] or ScheduleSettings.min_interval
+    high = vals["max_interval"] or ScheduleSettings.max_interval
+    if (vals["min_interval"] or vals["max_interval"]) and low > high:
+        t.problem("max_interval" if vals["max_interval"] else "min_interval",
+                  f"max_interval ({format_interval(high)}) must not be below min_interval "
+                  f"({format_interval(low)})")
+    hosts_raw = t.get("hosts", dict)
+    if hosts_raw is not None:
+        hosts: dict[str, HostSettings] = {}
+        for name, raw in hosts_raw.items():
+            host = name.strip().lower()
+            if not host or "/" in host or ":" in host or " " in host:
+                t.problem(f"hosts.{name}", "must be a host name such as 'jatengprov.go.id' "
+                                           "(no scheme, port or path)")
+                continue
+            if not isinstance(raw, dict):
+                t.problem(f"hosts.{name}", "must be a table with concurrency and/or spacing")
+                continue
+            h = _Table(raw, t.file, t.section, t.issues, prefix=f"{t.prefix}hosts.{name}.")
+            hosts[host] = HostSettings(
+                concurrency=h.number("concurrency", minimum=1, integer=True),
+                spacing=h.number("spacing", minimum=0, maximum=3600))
+            h.finish()
+        vals["hosts"] = hosts
+    t.finish()
+    return ScheduleSettings(**{k: v for k, v in vals.items() if v is not None})
 
 
 def _dedupe_settings(d: _Table) -> DedupeSettings:
@@ -552,6 +605,16 @@ def _source(
         t.problem("agency", f"'{agency}' is not a defined [[agency]] slug"
                   + _suggest(agency, set(agencies)))
     interval = t.interval("interval")
+    min_interval = t.interval("min_interval")
+    max_interval = t.interval("max_interval")
+    adaptive = t.get("adaptive", bool)
+    every = interval or settings.default_interval
+    if min_interval is not None and min_interval > every:
+        t.problem("min_interval", f"{format_interval(min_interval)} is above the source's "
+                                  f"interval ({format_interval(every)})")
+    if max_interval is not None and max_interval < every:
+        t.problem("max_interval", f"{format_interval(max_interval)} is below the source's "
+                                  f"interval ({format_interval(every)})")
     name = t.string("name")
     zone = t.zone("timezone")
     enabled = t.get("enabled", bool)
@@ -596,6 +659,9 @@ def _source(
         views_field=views_field,
         html=html,
         file=file,
+        min_interval=min_interval,
+        max_interval=max_interval,
+        adaptive=True if adaptive is None else adaptive,
     )
 
 

@@ -4,13 +4,14 @@ app call. Nothing here parses, ranks or renders by itself."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aggregator import dedupe
+from aggregator import dedupe, policy
 from aggregator.config import load_config
 from aggregator.errors import NotFoundError, RequestError
 from aggregator.fetch import Fetcher
@@ -33,6 +34,7 @@ from aggregator.types import (
     RankSettings,
     Source,
     SourceReport,
+    SourceSchedule,
     Story,
     StoryOverride,
 )
@@ -84,6 +86,13 @@ class Aggregator:
         self.store.index_backlog()
         self.store.configure_dedupe(config.settings.dedupe, story_overrides(config))
         self.renderer: FeedRenderer | None = None  # made at the first render
+        self.stopping = threading.Event()  # `stop()`: polls wind down, no new poll starts
+
+    def stop(self) -> None:
+        """Graceful shutdown (SIGTERM): a poll under way starts no more fetches, gives those in
+        flight `[settings.schedule] shutdown_grace` seconds, then abandons them (they stay
+        due); everything stored is committed. No poll starts afterwards."""
+        self.stopping.set()
 
     @classmethod
     def open(cls, config_path: str | None = None,
@@ -117,6 +126,8 @@ class Aggregator:
                 raise NotFoundError(f"unknown source id(s): {', '.join(unknown)}")
             return [s for s in self.config.sources if s.id in ids]
         enabled = [s for s in self.config.sources if s.enabled]
+        if self.stopping.is_set():
+            return []
         if everything:
             return enabled
         due = set(self.store.due_source_ids(self.clock()))
@@ -128,7 +139,8 @@ class Aggregator:
             return []
         feeds = sum(s.kind == "feed" for s in sources)
         poller = Poller(self.config, self.store, self.clock,
-                        lambda: make_pool(self.config.settings.parse_workers, feeds), progress)
+                        lambda: make_pool(self.config.settings.parse_workers, feeds), progress,
+                        stop=self.stopping)
         try:
             return run_poll(poller.poll(sources))
         finally:
@@ -259,11 +271,16 @@ class Aggregator:
 
     def source_status_from(self, store: Store) -> list[dict[str, Any]]:
         """Source health, read through `store` (the web app reads with its own connection)."""
-        configured = {s.id for s in self.config.sources}
+        configured = {s.id: s for s in self.config.sources}
         rows = []
         for row in store.source_rows():
             row["in_config"] = row["id"] in configured
             row["state"] = _state(row) if row["in_config"] else "not in config"
+            source = configured.get(row["id"])
+            if source is not None:  # the interval the schedule uses now (learnt or configured)
+                limits = policy.bounds(source, self.config.settings.schedule)
+                row["effective_interval"] = policy.current_interval(
+                    SourceSchedule(interval=row["effective_interval"]), source, limits)
             rows.append(row)
         return rows
 
@@ -344,6 +361,8 @@ def _state(row: dict[str, Any]) -> str:
         return "disabled"
     if row["last_fetch_at"] is None:
         return "new"
+    if row["failures"] and row.get("broken_reason"):
+        return "broken"
     if row["failures"]:
         return "drifting" if (row["last_error"] or "").startswith("drift:") else "failing"
     if any(w.startswith("drift:") for w in row["warnings"]):

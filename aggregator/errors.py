@@ -11,7 +11,8 @@ sqlite-utils, ...) convert their library's errors at the border::
     │   ├── HTTPStatusError    4xx/5xx answer (carries status and Retry-After)
     │   ├── BodyTooLarge       the body passed max_body_bytes (after decompression)
     │   ├── TooManyRedirects   more than max_redirects hops
-    │   └── RobotsDisallowed   robots.txt forbids the URL (HTML sources)
+    │   ├── RobotsDisallowed   robots.txt forbids the URL (HTML sources)
+    │   └── FetchDeferred      not fetched now: stopping, or the host asked us to wait
     ├── ParseError             the body could not be read as a feed or page at all
     ├── StoreError             the database refused an operation
     ├── LockedError            another `aggregator run` holds the lock
@@ -21,6 +22,7 @@ sqlite-utils, ...) convert their library's errors at the border::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 class AggregatorError(Exception):
@@ -80,6 +82,15 @@ class TooManyRedirects(FetchError):
 
 class RobotsDisallowed(FetchError):
     pass
+
+
+class FetchDeferred(FetchError):
+    """Not an error of the source: the request was not made (a stop is under way, or the
+    host is slowed down after a 429 until `until`)."""
+
+    def __init__(self, url: str, message: str, until: datetime | None) -> None:
+        self.until = until
+        super().__init__(url, message)
 
 
 class ParseError(AggregatorError):

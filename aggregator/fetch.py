@@ -1,9 +1,12 @@
 """HTTP fetching (the httpx adapter: the only module that imports httpx).
 
-One `Fetcher` per poll: a shared connection pool, a global concurrency limit and a per-host
-limit (many agency sources share one provincial domain). Each request is conditional (ETag,
-Last-Modified), has a total deadline, a bounded number of redirects and a maximum body size
-counted after decompression; a body whose hash equals the last one counts as not modified.
+One `Fetcher` per poll: a shared connection pool, a global concurrency limit and per-host
+politeness (many agency sources share one provincial domain): at most K requests at once and
+a minimum spacing between request starts per host, both configurable per host; a 429 (or a
+503 with Retry-After) from any URL of a host slows that whole host (aggregator/policy.py).
+Each request is conditional (ETag, Last-Modified), has a total deadline, a bounded number of
+redirects and a maximum body size counted after decompression; a body whose hash equals the
+last one counts as not modified.
 """
 
 from __future__ import annotations
@@ -13,23 +16,25 @@ import hashlib
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
 
+from aggregator import policy
 from aggregator.errors import (
     BodyTooLarge,
     ConnectFailed,
+    FetchDeferred,
     FetchError,
     FetchTimeout,
     HTTPStatusError,
     RobotsDisallowed,
     TooManyRedirects,
 )
-from aggregator.types import FetchResult, Settings, Validators
+from aggregator.types import FetchResult, HostState, Settings, Validators
 
 ACCEPT = {
     "feed": "application/rss+xml, application/atom+xml, application/xml;q=0.9, "
@@ -99,19 +104,75 @@ class Fetcher:
     SHARD_CONNECTIONS idle connections but never makes a request wait for one."""
 
     def __init__(self, settings: Settings, robots_cache: RobotsCache | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 hosts: Mapping[str, HostState] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.settings = settings
         self._shards: list[httpx.AsyncClient] = []
         self._turns: dict[str, int] = {}
         self._global = asyncio.Semaphore(settings.concurrency)
-        self._hosts: dict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(settings.per_host_concurrency))
+        self._hosts: dict[str, asyncio.Semaphore] = {}
         self._robots_cache = robots_cache
         self._robots: dict[str, Robots] = {}
         self._robots_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._spacing_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._last_request: dict[str, float] = {}
         self._clock = clock
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self.host_states: dict[str, HostState] = dict(hosts or {})
+        self.touched_hosts: set[str] = set()  # whose state changed during this poll
+        self.stopping = False  # set by `stop()`: no request starts any more
+
+    def stop(self) -> None:
+        """From now on no request starts (each raises FetchDeferred); those under way go on."""
+        self.stopping = True
+
+    def _now(self) -> datetime:
+        return self._clock() if self._clock else datetime.now(UTC)
+
+    def host_limit(self, host: str) -> int:
+        override = self.settings.schedule.hosts.get(host)
+        if override is not None and override.concurrency is not None:
+            return override.concurrency
+        return self.settings.per_host_concurrency
+
+    def host_spacing(self, host: str) -> float:
+        """Seconds between request starts to `host`: configured, grown by its 429s."""
+        schedule = self.settings.schedule
+        override = schedule.hosts.get(host)
+        base = override.spacing if override is not None and override.spacing is not None \
+            else schedule.host_spacing
+        return policy.host_spacing(base, self.host_states.get(host), schedule.max_host_spacing)
+
+    def _check(self, host: str, url: str) -> None:
+        if self.stopping:
+            raise FetchDeferred(url, "not started: stopping", None)
+        until = policy.host_paused(self.host_states.get(host), self._now())
+        if until is not None:
+            state = self.host_states[host]
+            raise FetchDeferred(url, f"host {host} asked us to wait until "
+                                     f"{until.isoformat(timespec='seconds')} ({state.reason})",
+                                until)
+
+    def _throttled(self, host: str, exc: HTTPStatusError) -> None:
+        """A 429, or a 503 with Retry-After: the whole host slows down."""
+        if exc.status != 429 and not (exc.status == 503 and exc.retry_after):
+            return
+        now = self._now()
+        state = self.host_states.get(host) or HostState(host)
+        retry = policy.retry_after(exc.retry_after, now)
+        self.host_states[host] = policy.host_throttled(
+            state, now, retry, self.settings.schedule.backoff_cap,
+            f"HTTP {exc.status} from {exc.url}")
+        self.touched_hosts.add(host)
+
+    def _succeeded(self, host: str) -> None:
+        state = self.host_states.get(host)
+        if state is not None and state.level > 0:
+            self.host_states[host] = policy.host_succeeded(state, self._now())
+            self.touched_hosts.add(host)
 
     async def __aenter__(self) -> Fetcher:
         s = self.settings
@@ -173,36 +234,53 @@ class Fetcher:
                                                                                   "replace")
 
     async def _space(self, host: str, delay: float) -> None:
-        """Keep at least `delay` seconds between two requests to one host (Crawl-delay)."""
+        """Keep at least `delay` seconds between two request starts to one host (the
+        configured spacing, grown by 429s, or robots.txt's Crawl-delay)."""
         async with self._spacing_locks[host]:
             last = self._last_request.get(host)
             if last is not None:
-                wait = last + delay - time.monotonic()
+                wait = last + delay - self._monotonic()
                 if wait > 0:
-                    await asyncio.sleep(wait)
-            self._last_request[host] = time.monotonic()
+                    await self._sleep(wait)
+            self._last_request[host] = self._monotonic()
 
     async def fetch(self, url: str, validators: Validators | None = None,
                     kind: str = "feed") -> FetchResult:
-        """GET `url` once. Raises a FetchError subclass on any failure. For HTML pages the
-        host's robots.txt is obeyed, Crawl-delay included."""
+        """GET `url` once. Raises a FetchError subclass on any failure: FetchDeferred when
+        the fetcher is stopping or the host asked us to wait (a 429 with Retry-After). Per
+        host: at most `host_limit` requests at once, `host_spacing` seconds between starts;
+        for HTML pages the host's robots.txt is obeyed, Crawl-delay included."""
         host = (urlsplit(url).hostname or "").lower()
+        self._check(host, url)
         delay = 0.0
         if kind == "html":
             robots = await self.robots(url)
             if not robots.allowed(url):
                 raise RobotsDisallowed(url, robots.why_not())
             delay = robots.crawl_delay()
-        if delay:
-            await self._space(host, delay)
-        async with self._global, self._hosts[host]:
-            started = time.monotonic()
-            try:
-                async with asyncio.timeout(self.settings.timeout):
-                    return await self._get(url, validators or Validators(), kind, started)
-            except TimeoutError as exc:
-                raise FetchTimeout(
-                    url, f"no complete answer within {self.settings.timeout:g} s") from exc
+        semaphore = self._hosts.get(host)
+        if semaphore is None:
+            semaphore = self._hosts[host] = asyncio.Semaphore(self.host_limit(host))
+        async with semaphore:
+            self._check(host, url)  # a stop, or a 429 from the host, while this one waited
+            delay = max(delay, self.host_spacing(host))
+            if delay:
+                await self._space(host, delay)
+            async with self._global:
+                self._check(host, url)
+                started = time.monotonic()
+                try:
+                    async with asyncio.timeout(self.settings.timeout):
+                        result = await self._get(url, validators or Validators(), kind,
+                                                 started)
+                except TimeoutError as exc:
+                    raise FetchTimeout(
+                        url, f"no complete answer within {self.settings.timeout:g} s") from exc
+                except HTTPStatusError as exc:
+                    self._throttled(host, exc)
+                    raise
+        self._succeeded(host)
+        return result
 
     async def _get(self, url: str, validators: Validators, kind: str,
                    started: float) -> FetchResult:
@@ -217,11 +295,12 @@ class Fetcher:
                 resp_headers = {k.lower(): v for k, v in response.headers.items()}
                 redirects = len(response.history)
                 final_url = str(response.url)
+                moved_to = _moved_to(response)
                 if response.status_code == 304:
                     await response.aread()  # no body; reading the end keeps the connection
                     return FetchResult(url, final_url, 304, resp_headers, None, True,
                                        validators.body_hash, time.monotonic() - started,
-                                       redirects)
+                                       redirects, moved_to)
                 if response.status_code >= 400:
                     raise HTTPStatusError(url, response.status_code,
                                           resp_headers.get("retry-after"))
@@ -253,7 +332,19 @@ class Fetcher:
         unchanged = digest == validators.body_hash
         return FetchResult(url, final_url, response.status_code, resp_headers,
                            None if unchanged else body, unchanged, digest,
-                           time.monotonic() - started, redirects)
+                           time.monotonic() - started, redirects, moved_to)
+
+
+def _moved_to(response: httpx.Response) -> str | None:
+    """Where the permanent redirects (301/308) at the start of the chain lead: the URL to
+    put in the config. A temporary redirect (302/303/307) ends it: what follows may change."""
+    moved = None
+    hops = [*response.history, response]
+    for i, hop in enumerate(hops[:-1]):
+        if hop.status_code not in (301, 308):
+            break
+        moved = str(hops[i + 1].url)
+    return moved
 
 
 def ping_hub(hub: str, topics: Sequence[str], settings: Settings) -> list[str]:

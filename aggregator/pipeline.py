@@ -16,17 +16,24 @@ import logging
 import multiprocessing
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urljoin
 
-from aggregator import dedupe, policy, rules
+from aggregator import dedupe, logs, policy, rules
 from aggregator.config import resolve_zone
-from aggregator.errors import AggregatorError, FetchError, HTTPStatusError, ParseError
+from aggregator.errors import (
+    AggregatorError,
+    FetchDeferred,
+    FetchError,
+    HTTPStatusError,
+    ParseError,
+)
 from aggregator.fetch import Fetcher
 from aggregator.normalize import normalize_item, normalize_page
 from aggregator.parse.html import parse_article, parse_listing
@@ -42,6 +49,7 @@ from aggregator.types import (
     RawItem,
     Source,
     SourceReport,
+    SourceSchedule,
     SourceState,
     Validators,
 )
@@ -59,6 +67,8 @@ DRIFT_SHARE = 0.5
 DRIFT_MIN_ITEMS = 3
 # An article page that never yields the text is tried this many times, then left alone.
 ARTICLE_TRIES = 3
+STOP_CHECK = 0.1  # seconds: how often a poll looks at its stop signal
+HOST_RETRY_SPREAD = 60.0  # seconds (+-10%) after a slowed-down host's pause ends
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,8 @@ def parse_job(job: ParseJob) -> NormalizedPage:
     date_format, language = (job.html.date_format, job.html.language) if job.html else ("", "id")
     normalized = normalize_page(page, job.source_id, job.url, resolve_zone(job.zone), job.now,
                                 date_format, language)
+    if page.ttl is not None:
+        normalized = replace(normalized, ttl=page.ttl)
     if not job.fingerprint:
         return normalized
     return replace(normalized, fingerprints=tuple(
@@ -195,11 +207,14 @@ class Poller:
 
     def __init__(self, config: Config, store: Store, clock: Clock,
                  pool: Callable[[], Executor | None] | None = None,
-                 progress: Progress | None = None, rng: random.Random | None = None) -> None:
+                 progress: Progress | None = None, rng: random.Random | None = None,
+                 stop: threading.Event | None = None) -> None:
         self.config = config
         self.settings = config.settings
         self.store = store
         self.clock = clock
+        self.stop = stop  # set (from any thread): start no more fetches, then wind down
+        self._ttl: dict[str, int] = {}  # RSS <ttl> of the feeds parsed in this poll
         self.pool_factory = pool
         self.pool: Executor | None = None
         self._pool_ready: asyncio.Future[Executor | None] | None = None
@@ -241,14 +256,14 @@ class Poller:
                 # a feed never fetched before will need parsing: start the workers now, while
                 # the first answers are on their way
                 self._start_pool()
-            async with Fetcher(self.settings, self.db, self.clock) as fetcher:
+            hosts = await self.db.call(self.store.host_states)
+            async with Fetcher(self.settings, self.db, self.clock, hosts) as fetcher:
                 tasks = [asyncio.create_task(self._poll_one(fetcher, by_id[i])) for i in order]
-                reports: list[SourceReport] = []
-                for done in asyncio.as_completed(tasks):
-                    report = await done
-                    reports.append(report)
-                    if self.progress:
-                        self.progress(report)
+                reports = await self._gather(fetcher, tasks)
+                if fetcher.touched_hosts:
+                    await self.db.call(self.store.save_hosts, [
+                        fetcher.host_states[h] for h in sorted(fetcher.touched_hosts)],
+                        self.clock())
             await self.db.flush()
             if self._pool_ready is not None:  # started but maybe never used: the caller
                 self.pool = await self._pool_ready  # shuts it down
@@ -257,11 +272,46 @@ class Poller:
         position = {s.id: i for i, s in enumerate(sources)}
         return sorted(reports, key=lambda r: position[r.source_id])
 
-    async def _poll_one(self, fetcher: Fetcher, source: Source) -> SourceReport:
+    async def _gather(self, fetcher: Fetcher, tasks: list[asyncio.Task[SourceReport | None]]
+                      ) -> list[SourceReport]:
+        """The reports, as the sources finish. After a stop no fetch starts; the ones under way
+        get `shutdown_grace` seconds, then are cancelled: those sources are not recorded and
+        stay due (what they stored is kept: the ingest is idempotent)."""
+        reports: list[SourceReport] = []
+        pending: set[asyncio.Task[SourceReport | None]] = set(tasks)
+        give_up: float | None = None
+        while pending:
+            done, pending = await asyncio.wait(
+                pending, timeout=STOP_CHECK if self.stop is not None else None,
+                return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                report = task.result()
+                if report is not None:
+                    reports.append(report)
+                    if self.progress:
+                        self.progress(report)
+            if self.stop is None or not self.stop.is_set() or not pending:
+                continue
+            if give_up is None:
+                fetcher.stop()
+                give_up = time.monotonic() + self.settings.schedule.shutdown_grace
+                log.info("stopping: %d source(s) under way get %gs to finish", len(pending),
+                         self.settings.schedule.shutdown_grace)
+            elif time.monotonic() >= give_up:
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                log.warning("stopping: %d source(s) abandoned; they stay due", len(pending))
+                pending = set()
+        return reports
+
+    async def _poll_one(self, fetcher: Fetcher, source: Source) -> SourceReport | None:
         state = self.states.get(source.id) or SourceState()
         started = self.clock()
         began = time.monotonic()
         result: FetchResult | None = None
+        parse_failed = False
+        retry: float | None = None
         try:
             result = await fetcher.fetch(source.url, state.validators, source.kind)
             if result.not_modified:
@@ -271,9 +321,14 @@ class Poller:
                 report = await self._ingest_html(fetcher, source, result)
             else:
                 report = await self._ingest_feed(source, result)
+        except FetchDeferred as exc:
+            return await self._deferred(source, started, exc)
         except AggregatorError as exc:
             status = exc.status if isinstance(exc, HTTPStatusError) else \
                 (result.status if result else None)
+            parse_failed = isinstance(exc, ParseError) and not str(exc).startswith("drift:")
+            if isinstance(exc, HTTPStatusError) and exc.status in (429, 503):
+                retry = policy.retry_after(exc.retry_after, self.clock())
             report = SourceReport(source.id, "error", status=status, error=_describe(exc),
                                   duration=result.duration if result else
                                   (self.clock() - started).total_seconds())
@@ -284,18 +339,72 @@ class Poller:
         if source.kind == "html" and report.outcome not in ("error", "not_modified"):
             # pagination and article pages count too (and the waits robots.txt asks for)
             report = replace(report, duration=time.monotonic() - began)
-        failures = state.failures + 1 if report.outcome == "error" else 0
-        due = policy.next_poll(self.clock(), source.interval, failures, self.rng.random())
+        schedule, due = self._schedule(source, state, report, result, parse_failed, retry)
         validators = None
         if result is not None and report.outcome != "error" and result.status != 304:
             validators = Validators(result.etag, result.last_modified, result.body_hash)
         await self.db.record(FetchRecord(report, started, due, validators,
-                                         result.final_url if result else None))
-        log.info("source=%s url=%s outcome=%s status=%s new=%d updated=%d duration=%.3f%s",
-                 source.id, source.url, report.outcome, report.status, report.new,
-                 report.updated, report.duration, f" error={report.error!r}"
-                 if report.error else "")
+                                         result.final_url if result else None, schedule))
+        self._log(source, report, due, schedule)
         return report
+
+    def _schedule(self, source: Source, state: SourceState, report: SourceReport,
+                  result: FetchResult | None, parse_failed: bool, retry: float | None
+                  ) -> tuple[SourceSchedule, datetime]:
+        """The source's schedule after this fetch, and its next poll (aggregator/policy.py)."""
+        now = self.clock()
+        settings = self.settings.schedule
+        limits = policy.bounds(source, settings)
+        before = state.schedule or SourceSchedule()
+        ttl = self._ttl.pop(source.id, None)
+        if report.outcome == "error":
+            schedule = policy.after_failure(before, report.status, parse_failed,
+                                            report.error or "", settings.broken_after)
+            interval = policy.current_interval(before, source, limits)
+            due = policy.next_poll(now, interval, limits, state.failures + 1,
+                                   self.rng.random(), retry=retry)
+            return schedule, due
+        schedule = policy.learn(before, source, now, report.new, limits)
+        schedule = replace(schedule, moved_to=result.moved_to if result else None)
+        hint = policy.freshness(result.headers, ttl, now) if result is not None else None
+        assert schedule.interval is not None
+        due = policy.next_poll(now, schedule.interval, limits, 0, self.rng.random(), hint=hint)
+        return schedule, due
+
+    async def _deferred(self, source: Source, started: datetime,
+                        exc: FetchDeferred) -> SourceReport | None:
+        """Not fetched: stopping (nothing recorded, the source stays due), or its host asked
+        us to wait (only its next poll moves, past the host's pause; it is not failing)."""
+        if exc.until is None:
+            log.info(logs.kv(fields := {"event": "fetch", "source": source.id,
+                                        "url": source.url, "outcome": "abandoned"}),
+                     extra={"fields": fields})
+            return None
+        due = exc.until + timedelta(seconds=policy.spread(HOST_RETRY_SPREAD,
+                                                          self.rng.random()))
+        report = SourceReport(source.id, "skipped", warnings=(exc.message,))
+        await self.db.record(FetchRecord(report, started, due))
+        self._log(source, report, due, None)
+        return report
+
+    def _log(self, source: Source, report: SourceReport, due: datetime,
+             schedule: SourceSchedule | None) -> None:
+        """The one structured line per fetch (keys documented in README, "Logs")."""
+        fields: dict[str, object] = {
+            "event": "fetch", "source": source.id, "url": source.url,
+            "outcome": report.outcome, "status": report.status,
+            "duration": round(report.duration, 3), "new": report.new,
+            "updated": report.updated, "unchanged": report.unchanged, "bytes": report.bytes,
+            "next_poll": due.astimezone(UTC).isoformat(timespec="seconds"),
+            "error": report.error}
+        if schedule is not None and schedule.interval is not None:
+            fields["interval"] = schedule.interval
+        if schedule is not None and schedule.broken_reason:
+            fields["broken"] = schedule.broken_reason
+        if schedule is not None and schedule.moved_to:
+            fields["moved_to"] = schedule.moved_to
+        log.log(logging.WARNING if report.outcome == "error" else logging.INFO,
+                logs.kv(fields), extra={"fields": fields})
 
     def _job(self, source: Source, result: FetchResult) -> ParseJob:
         assert result.body is not None
@@ -311,8 +420,9 @@ class Poller:
         packed = {item.key: fp for item, fp in zip(items, fingerprints, strict=False)}
         new, updated, unchanged = await self.db.call(self.store.ingest, source.scope, entries,
                                                      self.clock(), self.started, packed)
-        if result.redirects and result.final_url != source.url:
-            warnings.append(f"redirected to {result.final_url}; update the source's url")
+        if result.moved_to and result.moved_to != source.url:
+            warnings.append(f"moved permanently (301/308) to {result.moved_to}; "
+                            "update the source's url")
         outcome = "new" if new else ("updated" if updated else "unchanged")
         return SourceReport(source.id, outcome, new, updated, unchanged,  # type: ignore[arg-type]
                             status=result.status, warnings=tuple(warnings),
@@ -329,6 +439,8 @@ class Poller:
                 page = await asyncio.get_running_loop().run_in_executor(pool, parse_job, job)
             else:
                 page = parse_job(job)
+            if page.ttl is not None:
+                self._ttl[source.id] = page.ttl
             return await self._store(source, page.items, list(page.warnings), result,
                                      len(job.body), page.fingerprints)
 

@@ -44,6 +44,7 @@ class Scheduler:
         self._scheduler.start()
 
     def stop(self) -> None:
+        self.agg.stop()  # a poll under way winds down within the grace period
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
 

@@ -40,6 +40,28 @@ class DedupeSettings:
 
 
 @dataclass(frozen=True)
+class HostSettings:
+    """Politeness towards one host: requests at once, and seconds between request starts."""
+
+    concurrency: int | None = None  # None: settings.per_host_concurrency
+    spacing: float | None = None  # None: schedule.host_spacing
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """`[settings.schedule]`: the bounds every next poll is clamped to (aggregator/policy.py)."""
+
+    min_interval: int = 300  # seconds: no source is polled more often (unless its interval is)
+    max_interval: int = 86400  # seconds: every source is polled at least this often when healthy
+    backoff_cap: int = 6 * 3600  # seconds: the longest wait after failures (and Retry-After)
+    broken_after: int = 5  # consecutive parse failures that make a source "broken"
+    host_spacing: float = 0.0  # seconds between two request starts to one host
+    max_host_spacing: float = 60.0  # what 429s can grow a host's spacing to
+    shutdown_grace: float = 5.0  # seconds in-flight fetches get after a stop (SIGTERM)
+    hosts: dict[str, HostSettings] = field(default_factory=dict)  # per-host overrides
+
+
+@dataclass(frozen=True)
 class Settings:
     database: str = "data/aggregator.db"
     base_url: str = "http://localhost:8080"
@@ -64,6 +86,8 @@ class Settings:
     parse_workers: int = 0  # 0 = one per CPU
     rank: RankSettings = field(default_factory=RankSettings)
     dedupe: DedupeSettings = field(default_factory=DedupeSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    log_format: str = "text"  # "text" (key=value) or "json" (one JSON object a line)
 
     @property
     def user_agent(self) -> str:
@@ -161,6 +185,9 @@ class Source:
     views_field: str | None = None  # feedparser entry key holding a view count
     html: HtmlSpec | None = None
     file: str = ""  # the config file that declared it
+    min_interval: int | None = None  # None: settings.schedule.min_interval (or interval)
+    max_interval: int | None = None  # None: settings.schedule.max_interval (or interval)
+    adaptive: bool = True  # learn the interval from how often the source publishes
 
     @property
     def scope(self) -> str:
@@ -220,6 +247,31 @@ class SourceState:
     validators: Validators = Validators()
     failures: int = 0
     warnings: tuple[str, ...] = ()
+    schedule: SourceSchedule | None = None
+
+
+@dataclass(frozen=True)
+class SourceSchedule:
+    """A source's schedule state (aggregator/policy.py decides it, the store keeps it)."""
+
+    interval: int | None = None  # the (adaptive) interval in use, seconds; None: not learnt yet
+    activity: float = 0.0  # new items, exponentially decayed (policy.ACTIVITY_TAU)
+    last_success: datetime | None = None  # when `activity` was last updated
+    parse_failures: int = 0  # consecutive
+    broken_reason: str | None = None  # why it is "broken" (404/410, parse failures), or None
+    moved_to: str | None = None  # where a 301/308 says it moved
+
+
+@dataclass(frozen=True)
+class HostState:
+    """One host's politeness state, kept across polls and restarts: `level` rises with each
+    429 (or 503 with Retry-After) and falls with each success; until `slow_until` the host's
+    sources are not fetched."""
+
+    host: str
+    level: int = 0
+    slow_until: datetime | None = None
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -233,6 +285,7 @@ class FetchResult:
     body_hash: str | None
     duration: float
     redirects: int = 0
+    moved_to: str | None = None  # where 301/308 redirects (only permanent ones) lead
 
     @property
     def etag(self) -> str | None:
@@ -273,6 +326,7 @@ class ParsedPage:
     warnings: tuple[str, ...] = ()
     next_url: str | None = None  # pagination
     drift: str | None = None  # the page no longer looks like the config expects
+    ttl: int | None = None  # RSS <ttl>: minutes the feed may be cached
 
 
 @dataclass(frozen=True)
@@ -302,6 +356,7 @@ class NormalizedPage:
     warnings: tuple[str, ...]
     drift: str | None = None
     fingerprints: tuple[bytes, ...] = ()  # per item, when the parser computed them (dedupe.pack)
+    ttl: int | None = None  # RSS <ttl>, minutes
 
 
 # --- storage and reporting -----------------------------------------------------------------
@@ -341,6 +396,7 @@ class FetchRecord:
     next_due: datetime
     validators: Validators | None = None
     final_url: str | None = None
+    schedule: SourceSchedule | None = None  # None: left as stored
 
 
 @dataclass(frozen=True)

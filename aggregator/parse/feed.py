@@ -118,7 +118,13 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str,
     items = tuple(_raw_item(e, views_field) for e in data.entries)
     feed = data.get("feed", {})
     return ParsedPage(items=items, title=feed.get("title"), link=feed.get("link"),
-                      warnings=tuple(warnings))
+                      warnings=tuple(warnings), ttl=_ttl(feed.get("ttl")))
+
+
+def _ttl(value: Any) -> int | None:
+    """RSS <ttl>: minutes the channel may be cached (a hint for the schedule), or None."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() and len(text) <= 7 else None
 
 
 def _raw_item(entry: Any, views_field: str | None) -> RawItem:

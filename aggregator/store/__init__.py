@@ -22,7 +22,7 @@ import sqlite_utils
 from aggregator import dedupe
 from aggregator.errors import StoreError
 from aggregator.normalize.keys import item_uid
-from aggregator.store import grouping, search, stories
+from aggregator.store import grouping, schedule, search, stories
 from aggregator.store.checkpoint import Checkpointer
 from aggregator.store.schema import MIGRATIONS
 from aggregator.store.sql import chunks, parse_ts, ts
@@ -30,6 +30,7 @@ from aggregator.types import (
     Config,
     DedupeSettings,
     FetchRecord,
+    HostState,
     Item,
     SourceState,
     StoredItem,
@@ -209,11 +210,23 @@ class Store:
         wanted = set(source_ids)
         return {
             r["id"]: SourceState(Validators(r["etag"], r["last_modified"], r["body_hash"]),
-                                 r["failures"], tuple(json.loads(r["warnings"] or "[]")))
-            for r in self._rows("SELECT id, etag, last_modified, body_hash, failures, warnings "
-                                "FROM sources")
+                                 r["failures"], tuple(json.loads(r["warnings"] or "[]")),
+                                 schedule.schedule_from_row(r))
+            for r in self._rows("SELECT id, etag, last_modified, body_hash, failures, warnings, "
+                                f"{schedule.SCHEDULE_COLUMNS} FROM sources")
             if r["id"] in wanted
         }
+
+    def host_states(self) -> dict[str, HostState]:
+        """Per-host politeness state (429 slow-downs), as the last poll left it."""
+        try:
+            return schedule.host_states(self.db.conn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"database error: {exc}") from exc
+
+    def save_hosts(self, states: Sequence[HostState], now: datetime) -> None:
+        with self.transaction():
+            schedule.save_hosts(self.db.conn, states, now)
 
     def due_source_ids(self, now: datetime) -> list[str]:
         rows = self._rows("SELECT id FROM sources WHERE enabled=1 AND "
@@ -259,6 +272,11 @@ class Store:
 
     def _record_fetch(self, record: FetchRecord) -> None:
         report = record.report
+        if report.outcome == "skipped":  # not fetched (its host asked us to wait)
+            schedule.defer(self.db.conn, report.source_id, record.next_due)
+            return
+        if record.schedule is not None:
+            schedule.write_schedule(self.db.conn, report.source_id, record.schedule)
         now = ts(record.started)
         due = ts(record.next_due)
         warnings = json.dumps(list(report.warnings), ensure_ascii=False)

@@ -172,4 +172,24 @@ CREATE TRIGGER items_fts_update AFTER UPDATE OF title, summary ON items BEGIN
 END;
 INSERT INTO items_fts (items_fts) VALUES ('rebuild');
 """),
+    (4, """
+-- the schedule (aggregator/policy.py): the adaptive interval in use, the decayed count of new
+-- items it is learnt from, consecutive parse failures, why a source is broken, and where a
+-- 301/308 says it moved
+ALTER TABLE sources ADD COLUMN effective_interval INTEGER;
+ALTER TABLE sources ADD COLUMN activity REAL NOT NULL DEFAULT 0;
+ALTER TABLE sources ADD COLUMN parse_failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sources ADD COLUMN broken_reason TEXT;
+ALTER TABLE sources ADD COLUMN moved_to TEXT;
+
+-- per-host politeness kept across polls and restarts: the slow-down level 429s earned and
+-- until when the host is left alone
+CREATE TABLE hosts (
+    host TEXT PRIMARY KEY,
+    level INTEGER NOT NULL DEFAULT 0,
+    slow_until TEXT,
+    reason TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL
+);
+"""),
 ]
