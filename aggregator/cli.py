@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 some sources failed, 2 usage or config error.
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -298,9 +299,16 @@ def serve(ctx: click.Context, host: str | None, port: int | None, tick: float) -
 
     agg = _open(ctx)
     settings = agg.config.settings
+    # uvicorn stops gracefully on SIGTERM (a poll under way winds down, everything stored is
+    # committed), then raises the signal again: by then a stop is clean, so exit with 0
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     with _errors():
         run_server(agg, host or settings.listen_host,
                    settings.listen_port if port is None else port, ctx.obj["config"], tick)
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(EXIT_OK)
 
 
 # --- top, stories, preview (the sources group: cli_sources.py) ---------------------------

@@ -78,3 +78,6 @@ def setup(fmt: str = "text", level: str = "info") -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    # httpx logs every request at INFO: the poller's one line per fetch says more
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per 15 s tick

@@ -323,6 +323,9 @@ class Poller:
                 report = await self._ingest_feed(source, result)
         except FetchDeferred as exc:
             return await self._deferred(source, started, exc)
+        except asyncio.CancelledError:  # abandoned at a stop: not recorded, stays due
+            self._abandoned(source)
+            raise
         except AggregatorError as exc:
             status = exc.status if isinstance(exc, HTTPStatusError) else \
                 (result.status if result else None)
@@ -376,9 +379,7 @@ class Poller:
         """Not fetched: stopping (nothing recorded, the source stays due), or its host asked
         us to wait (only its next poll moves, past the host's pause; it is not failing)."""
         if exc.until is None:
-            log.info(logs.kv(fields := {"event": "fetch", "source": source.id,
-                                        "url": source.url, "outcome": "abandoned"}),
-                     extra={"fields": fields})
+            self._abandoned(source)
             return None
         due = exc.until + timedelta(seconds=policy.spread(HOST_RETRY_SPREAD,
                                                           self.rng.random()))
@@ -386,6 +387,12 @@ class Poller:
         await self.db.record(FetchRecord(report, started, due))
         self._log(source, report, due, None)
         return report
+
+    @staticmethod
+    def _abandoned(source: Source) -> None:
+        fields = {"event": "fetch", "source": source.id, "url": source.url,
+                  "outcome": "abandoned"}
+        log.info(logs.kv(fields), extra={"fields": fields})
 
     def _log(self, source: Source, report: SourceReport, due: datetime,
              schedule: SourceSchedule | None) -> None:
@@ -396,13 +403,10 @@ class Poller:
             "duration": round(report.duration, 3), "new": report.new,
             "updated": report.updated, "unchanged": report.unchanged, "bytes": report.bytes,
             "next_poll": due.astimezone(UTC).isoformat(timespec="seconds"),
-            "error": report.error}
-        if schedule is not None and schedule.interval is not None:
-            fields["interval"] = schedule.interval
-        if schedule is not None and schedule.broken_reason:
-            fields["broken"] = schedule.broken_reason
-        if schedule is not None and schedule.moved_to:
-            fields["moved_to"] = schedule.moved_to
+            "error": report.error,
+            "interval": schedule.interval if schedule is not None else None,
+            "broken": schedule.broken_reason if schedule is not None else None,
+            "moved_to": schedule.moved_to if schedule is not None else None}
         log.log(logging.WARNING if report.outcome == "error" else logging.INFO,
                 logs.kv(fields), extra={"fields": fields})
 

@@ -12,7 +12,14 @@ from click.testing import CliRunner
 
 from aggregator import config as config_module
 from aggregator.cli import cli
-from aggregator.types import HTML_FIELDS, DedupeSettings, RankSettings, Settings
+from aggregator.types import (
+    HTML_FIELDS,
+    DedupeSettings,
+    HostSettings,
+    RankSettings,
+    ScheduleSettings,
+    Settings,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 _FIELD_CALL = re.compile(
@@ -80,8 +87,8 @@ def test_every_setting_can_be_set_in_the_config(tmp_path: Path) -> None:
               "concurrency": "8", "per_host_concurrency": "1", "feed_size": "10",
               "output_dir": '"out"', "listen_host": '"0.0.0.0"', "listen_port": "9000",
               "parse_workers": "1", "include": "[]", "ui_language": '"en"',
-              "websub_hub": '"https://hub.example.test/"'}
-    names = {f.name for f in dataclasses.fields(Settings)} - {"rank", "dedupe"}
+              "websub_hub": '"https://hub.example.test/"', "log_format": '"json"'}
+    names = {f.name for f in dataclasses.fields(Settings)} - {"rank", "dedupe", "schedule"}
     assert names == set(values), "a Settings field is missing from this test"
     body = "[settings]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
     rank = {"half_life_hours": "12", "views_weight": "2", "growth_weight": "3",
@@ -95,6 +102,12 @@ def test_every_setting_can_be_set_in_the_config(tmp_path: Path) -> None:
               "title_only_similarity": "0.7", "title_cover": "0.9"}
     assert {f.name for f in dataclasses.fields(DedupeSettings)} == set(dedupe)
     body += "[settings.dedupe]\n" + "".join(f"{k} = {v}\n" for k, v in dedupe.items())
+    schedule = {"min_interval": '"10m"', "max_interval": '"12h"', "backoff_cap": '"3h"',
+                "broken_after": "3", "host_spacing": "0.5", "max_host_spacing": "30",
+                "shutdown_grace": "2"}
+    assert {f.name for f in dataclasses.fields(ScheduleSettings)} - {"hosts"} == set(schedule)
+    body += "[settings.schedule]\n" + "".join(f"{k} = {v}\n" for k, v in schedule.items())
+    body += '[settings.schedule.hosts."jatengprov.go.id"]\nconcurrency = 1\nspacing = 2\n'
     body += '[[agency]]\nslug = "dinkes"\nname = "Dinkes"\nregion = "dki"\n'
     (tmp_path / "a.toml").write_text(body)
     settings = load_config(str(tmp_path / "a.toml")).settings
@@ -103,3 +116,6 @@ def test_every_setting_can_be_set_in_the_config(tmp_path: Path) -> None:
     assert settings.rank == RankSettings(12, 2, 3, 50, 14, 6, 4)
     assert settings.default_interval == 3600 and settings.timezone == "WITA"
     assert (settings.ui_language, settings.websub_hub) == ("en", "https://hub.example.test/")
+    assert settings.log_format == "json"
+    assert settings.schedule == ScheduleSettings(600, 43200, 10800, 3, 0.5, 30, 2, {
+        "jatengprov.go.id": HostSettings(1, 2)})
