@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
 import click
@@ -22,7 +23,7 @@ from aggregator.cli_common import (
 )
 from aggregator.cli_sources import sources
 from aggregator.config import DEFAULT_CONFIG, config_warnings
-from aggregator.core import explain_lines, preview_source, read_config, top_rows
+from aggregator.core import Aggregator, explain_lines, preview_source, read_config, top_rows
 from aggregator.errors import ConfigError, LockedError
 from aggregator.logs import FORMATS as LOG_FORMATS
 from aggregator.logs import LEVELS as LOG_LEVELS
@@ -176,6 +177,7 @@ def poll(ctx: click.Context, everything: bool, ids: tuple[str, ...], as_json: bo
       aggregator poll --source setkab-berita --source bnpb-berita --json
     """
     agg = _open(ctx)
+    _stop_on_sigterm(agg)
     with _errors():
         sources = agg.select_sources(ids, everything)
         bar = _progress(as_json, len(sources))
@@ -250,6 +252,7 @@ def run(ctx: click.Context, out_dir: str | None, as_json: bool) -> None:
       */5 * * * * cd /srv/aggregator && .venv/bin/aggregator run >> run.log 2>&1
     """
     agg = _open(ctx)
+    _stop_on_sigterm(agg)
     with _errors():
         try:
             result = agg.run_once(out_dir)
@@ -301,7 +304,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, tick: float) -
     settings = agg.config.settings
     # uvicorn stops gracefully on SIGTERM (a poll under way winds down, everything stored is
     # committed), then raises the signal again: by then a stop is clean, so exit with 0
-    signal.signal(signal.SIGTERM, _exit_cleanly)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_cleanly)
     with _errors():
         run_server(agg, host or settings.listen_host,
                    settings.listen_port if port is None else port, ctx.obj["config"], tick)
@@ -309,6 +313,17 @@ def serve(ctx: click.Context, host: str | None, port: int | None, tick: float) -
 
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(EXIT_OK)
+
+
+def _stop_on_sigterm(agg: Aggregator) -> None:
+    """`poll` and `run`: a first SIGTERM winds the poll down like `serve` does (no new fetch,
+    a grace period, everything stored committed); a second one ends the process at once."""
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        agg.stop()
+
+    if threading.current_thread() is threading.main_thread():  # (click's test runner may not be)
+        signal.signal(signal.SIGTERM, stop)
 
 
 # --- top, stories, preview (the sources group: cli_sources.py) ---------------------------

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from aggregator import dedupe, policy
 from aggregator.config import load_config
@@ -28,6 +29,7 @@ from aggregator.pipeline import (
 )
 from aggregator.pipeline import run as run_poll
 from aggregator.store import Store
+from aggregator.store.sql import ts
 from aggregator.types import (
     Config,
     NormalizedPage,
@@ -272,6 +274,8 @@ class Aggregator:
     def source_status_from(self, store: Store) -> list[dict[str, Any]]:
         """Source health, read through `store` (the web app reads with its own connection)."""
         configured = {s.id: s for s in self.config.sources}
+        hosts = store.host_states()
+        now = self.clock()
         rows = []
         for row in store.source_rows():
             row["in_config"] = row["id"] in configured
@@ -281,6 +285,11 @@ class Aggregator:
                 limits = policy.bounds(source, self.config.settings.schedule)
                 row["effective_interval"] = policy.current_interval(
                     SourceSchedule(interval=row["effective_interval"]), source, limits)
+            # its host asked us to wait (a 429): until when, and why
+            host = hosts.get((urlsplit(row["url"]).hostname or "").lower())
+            paused = policy.host_paused(host, now)
+            row["host_slow_until"] = ts(paused) if paused else None
+            row["host_reason"] = host.reason if host is not None and paused else None
             rows.append(row)
         return rows
 

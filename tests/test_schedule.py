@@ -88,6 +88,9 @@ def test_a_429_slows_the_whole_host_across_polls_and_restarts(portal: Portal,
     for sid in ("b", "c"):
         assert state[sid]["state"] == "new" and state[sid]["failures"] == 0
         assert 7200 < due_in(state[sid], T0) <= 7200 + 66
+        # the status rows say why: the host's pause, and the answer that caused it
+        assert parse_ts(state[sid]["host_slow_until"]) == until
+        assert state[sid]["host_reason"] == f"HTTP 429 from {portal.url('/rss/a.xml')}"
     hosts = query(config, "SELECT host, level, slow_until FROM hosts")
     assert [(h["host"], h["level"]) for h in hosts] == [("127.0.0.1", 1)]
     assert parse_ts(hosts[0]["slow_until"]) == until
@@ -102,7 +105,9 @@ def test_a_429_slows_the_whole_host_across_polls_and_restarts(portal: Portal,
     later = poll_at(config, until + timedelta(minutes=5))
     assert {r.outcome for r in later.values()} == {"new"}
     assert query(config, "SELECT * FROM hosts") == []
-    assert {r["state"] for r in rows(config).values()} == {"ok"}
+    after = rows(config, until + timedelta(minutes=5)).values()
+    assert {r["state"] for r in after} == {"ok"}
+    assert {r["host_slow_until"] for r in after} == {None}
 
 
 def test_a_503_with_retry_after_in_seconds_is_honoured(portal: Portal, tmp_path: Path) -> None:

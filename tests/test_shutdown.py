@@ -101,3 +101,42 @@ def test_sigterm_mid_poll_stops_promptly_and_loses_nothing(portal: Portal,
     assert done.returncode == 0, done.stderr
     assert [r.path for r in portal.log] == ["/rss/surabaya.xml"]
     assert item_counts(config) == {**FAST, "surabaya-slow": 2}
+
+
+def test_sigterm_winds_a_cli_poll_down_the_same_way(portal: Portal, tmp_path: Path) -> None:
+    """`aggregator poll` (and `run`, from cron) on SIGTERM: the done sources are committed,
+    the held-back one is abandoned and stays due, the process ends promptly."""
+    portal.routes["/rss/pemprov-dki.xml"] = Route(fixture_feed("pemprov-dki.rss"))
+    portal.routes["/atom/diskominfo-jateng.xml"] = Route(
+        fixture_feed("diskominfo-jateng.atom"), "application/atom+xml; charset=utf-8")
+    slow = portal.routes["/rss/surabaya.xml"] = Route(fixture_feed("pemprov-bali-etag.rss"),
+                                                      delay=60.0)
+    config = write_config(tmp_path, portal, SOURCES, timeout=60.0,
+                          settings="[settings.schedule]\nshutdown_grace = 0.5\n")
+    logs = tmp_path / "poll.log"
+    with logs.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "--config", str(config), "poll", "--all"],
+            stdout=out, stderr=subprocess.STDOUT, env=cli_env(), cwd=config.parent)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            text = logs.read_text(errors="replace")
+            if slow.arrived.is_set() and all(f"source={sid} " in text for sid in FAST):
+                break
+            assert proc.poll() is None, text
+            time.sleep(0.05)
+        else:
+            pytest.fail("the poll did not get under way:\n" + logs.read_text())
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    text = logs.read_text(errors="replace")
+    assert code == 0, text
+    assert "outcome=abandoned" in text and "2 sources: 5 new" in text, text
+    assert item_counts(config) == FAST
+    slow_row = query(config, "SELECT * FROM sources WHERE id='surabaya-slow'")[0]
+    assert slow_row["last_fetch_at"] is None and slow_row["next_due_at"] is None
