@@ -149,9 +149,9 @@ class Fetcher:
     def _check(self, host: str, url: str) -> None:
         if self.stopping:
             raise FetchDeferred(url, "not started: stopping", None)
-        until = policy.host_paused(self.host_states.get(host), self._now())
-        if until is not None:
-            state = self.host_states[host]
+        state = self.host_states.get(host)
+        until = policy.host_paused(state, self._now()) if state is not None else None
+        if state is not None and until is not None:
             raise FetchDeferred(url, f"host {host} asked us to wait until "
                                      f"{until.isoformat(timespec='seconds')} ({state.reason})",
                                 until)

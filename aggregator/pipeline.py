@@ -68,6 +68,7 @@ DRIFT_MIN_ITEMS = 3
 # An article page that never yields the text is tried this many times, then left alone.
 ARTICLE_TRIES = 3
 STOP_CHECK = 0.1  # seconds: how often a poll looks at its stop signal
+STOPPING, GIVE_UP = "stopping", "give up"  # events of a poll that is told to stop
 HOST_RETRY_SPREAD = 60.0  # seconds (+-10%) after a slowed-down host's pause ends
 
 
@@ -277,33 +278,42 @@ class Poller:
         """The reports, as the sources finish. After a stop no fetch starts; the ones under way
         get `shutdown_grace` seconds, then are cancelled: those sources are not recorded and
         stay due (what they stored is kept: the ingest is idempotent)."""
+        events: asyncio.Queue[asyncio.Task[SourceReport | None] | str] = asyncio.Queue()
+        for task in tasks:
+            task.add_done_callback(events.put_nowait)
+        watcher = asyncio.create_task(self._watch_stop(events)) if self.stop else None
         reports: list[SourceReport] = []
-        pending: set[asyncio.Task[SourceReport | None]] = set(tasks)
-        give_up: float | None = None
-        while pending:
-            done, pending = await asyncio.wait(
-                pending, timeout=STOP_CHECK if self.stop is not None else None,
-                return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                report = task.result()
-                if report is not None:
-                    reports.append(report)
-                    if self.progress:
-                        self.progress(report)
-            if self.stop is None or not self.stop.is_set() or not pending:
-                continue
-            if give_up is None:
-                fetcher.stop()
-                give_up = time.monotonic() + self.settings.schedule.shutdown_grace
-                log.info("stopping: %d source(s) under way get %gs to finish", len(pending),
-                         self.settings.schedule.shutdown_grace)
-            elif time.monotonic() >= give_up:
-                for task in pending:
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
-                log.warning("stopping: %d source(s) abandoned; they stay due", len(pending))
-                pending = set()
+        remaining = len(tasks)
+        try:
+            while remaining:
+                event = await events.get()
+                if event == STOPPING:
+                    fetcher.stop()
+                    grace = self.settings.schedule.shutdown_grace
+                    log.info("stopping: %d source(s) under way get %gs to finish", remaining,
+                             grace)
+                    asyncio.get_running_loop().call_later(grace, events.put_nowait, GIVE_UP)
+                elif event == GIVE_UP:
+                    log.warning("stopping: %d source(s) abandoned; they stay due", remaining)
+                    for task in tasks:
+                        task.cancel()
+                elif isinstance(event, asyncio.Task):
+                    remaining -= 1
+                    report = None if event.cancelled() else event.result()
+                    if report is not None:
+                        reports.append(report)
+                        if self.progress:
+                            self.progress(report)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
         return reports
+
+    async def _watch_stop(self, events: asyncio.Queue[Any]) -> None:
+        assert self.stop is not None
+        while not self.stop.is_set():
+            await asyncio.sleep(STOP_CHECK)
+        events.put_nowait(STOPPING)
 
     async def _poll_one(self, fetcher: Fetcher, source: Source) -> SourceReport | None:
         state = self.states.get(source.id) or SourceState()
