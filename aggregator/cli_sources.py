@@ -129,20 +129,22 @@ def sources_show(ctx: click.Context, source_id: str, as_json: bool) -> None:
     if as_json or ctx.obj.get("json"):
         click.echo(_dumps(row))
         return
-    keys = ["id", "state", "kind", "url", "agency", "interval", "enabled", "file",
-            "item_count", "new_per_day", "last_success_at", "last_fetch_at", "last_status",
-            "last_error", "last_error_at", "failures", "next_due_at", "etag", "last_modified"]
+    keys = ["id", "state", "kind", "url", "agency", "interval", "effective_interval",
+            "enabled", "file", "item_count", "new_per_day", "last_success_at", "last_fetch_at",
+            "last_status", "last_error", "last_error_at", "failures", "broken_reason",
+            "moved_to", "host_slow_until", "host_reason", "next_due_at", "etag",
+            "last_modified"]
     for key in keys:
         if key not in row:
             continue
         value = row[key]
-        if key == "interval":
+        if key in ("interval", "effective_interval") and value is not None:
             value = format_interval(value)
         elif key == "enabled":
             value = "yes" if value and row["in_config"] else "no"
         elif key == "new_per_day" and value is not None:
             value = f"{value:.2f}"
-        elif key.endswith("_at"):
+        elif key.endswith("_at") or key == "host_slow_until":
             value = _when(value) if value else None
         click.echo(f"{key:<16} {value if value is not None else '-'}")
     for w in row["warnings"]:

@@ -212,6 +212,17 @@ def test_a_quiet_source_is_polled_less_often(portal: Portal, tmp_path: Path) -> 
     assert due_in(state["dki"], at) >= 0.9 * state["dki"]["effective_interval"]
     assert state["fixed"]["effective_interval"] == 900
     assert due_in(state["fixed"], at) <= 1.1 * 900
+    # an admin who changes the interval (a config reload) restarts the learning from it
+    sources.write_text(sources.read_text().replace('interval = "15m"', 'interval = "2h"', 1),
+                       encoding="utf-8")
+    agg = Aggregator(read_config(str(config)), Clock(at))
+    try:
+        agg.reload(read_config(str(config)), (), {"dki": 7200})
+        assert {r["id"]: r["effective_interval"] for r in agg.source_status()}["dki"] == 7200
+    finally:
+        agg.close()
+    out = invoke("sources", "show", "dki", config=config).output
+    assert "effective_interval 2h" in out, out
 
 
 def test_check_names_the_field_of_each_schedule_mistake(tmp_path: Path) -> None:

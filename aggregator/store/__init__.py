@@ -243,6 +243,8 @@ class Store:
             for sid in at_once:
                 self.db.execute("UPDATE sources SET next_due_at=? WHERE id=?", (ts(now), sid))
             for sid, interval in interval_of.items():
+                # an adaptive source learns again, from its new interval
+                self.db.execute("UPDATE sources SET effective_interval=NULL WHERE id=?", (sid,))
                 rows = self._rows("SELECT last_fetch_at FROM sources WHERE id=? AND failures=0 "
                                   "AND last_fetch_at IS NOT NULL", (sid,))
                 if not rows:
