@@ -393,7 +393,10 @@ def serve(agg: Aggregator, host: str, port: int, config_path: str | None = None,
                     watcher=watcher)
     log.info("serving %d documents on http://%s:%d/", len(holder.site), host, port)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        # log_config=None: uvicorn's lines go through the process's own log format
+        # (aggregator/logs.py: text or JSON), not a format of uvicorn's
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
+                    log_config=None)
     finally:
         if watcher is not None:
             watcher.stop()

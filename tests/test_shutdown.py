@@ -5,6 +5,7 @@ due, and the database is intact. A later poll picks up exactly the abandoned sou
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -49,16 +50,15 @@ def test_sigterm_mid_poll_stops_promptly_and_loses_nothing(portal: Portal,
     logs = tmp_path / "serve.log"
     with logs.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "aggregator", "--config", str(config), "serve",
-             "--host", "127.0.0.1", "--port", str(free_port())],
+            [sys.executable, "-m", "aggregator", "--config", str(config), "--log-format",
+             "json", "serve", "--host", "127.0.0.1", "--port", str(free_port())],
             stdout=out, stderr=subprocess.STDOUT, env=cli_env(), cwd=config.parent)
     try:
         # wait until the fast sources are done and the slow one is in flight
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             text = logs.read_text(errors="replace")
-            if slow.arrived.is_set() and all(
-                    f"source={sid} " in text and "outcome=new" in text for sid in FAST):
+            if slow.arrived.is_set() and all(f'"source": "{sid}", ' in text for sid in FAST):
                 break
             assert proc.poll() is None, text
             time.sleep(0.05)
@@ -76,7 +76,12 @@ def test_sigterm_mid_poll_stops_promptly_and_loses_nothing(portal: Portal,
     text = logs.read_text(errors="replace")
     assert code == 0, f"exit code {code}:\n{text}"
     assert "Traceback" not in text, text
-    assert "source=surabaya-slow url=" in text and "outcome=abandoned" in text, text
+    # --log-format json: every line is a JSON object, uvicorn's own included
+    records = [json.loads(line) for line in text.splitlines()]
+    fetches = {r["source"]: r["outcome"] for r in records if r.get("event") == "fetch"}
+    assert fetches == {"dki-rss": "new", "jateng-atom": "new", "surabaya-slow": "abandoned"}
+    assert any(r["logger"].startswith("uvicorn") and "shutdown complete" in r["msg"]
+               for r in records), text
 
     conn = sqlite3.connect(database(config))
     try:
