@@ -32,6 +32,7 @@ from aggregator.types import (
     HtmlSpec,
     RankSettings,
     Region,
+    RetentionSettings,
     Rule,
     ScheduleSettings,
     Settings,
@@ -286,6 +287,11 @@ def _settings(raw: Any, file: str, issues: list[ConfigIssue]) -> Settings:
         t.problem("log_format", f"'{values['log_format']}' must be one of: "
                                 f"{', '.join(LOG_FORMATS)}")
         values["log_format"] = None
+    retention_raw = t.get("retention", dict)
+    if retention_raw is not None:
+        values["retention"] = _retention_settings(
+            _Table(retention_raw, file, "settings", issues, prefix="retention."))
+    values["admin_token"] = _admin_token(t)
     t.finish()
     if values.get("base_url"):
         values["base_url"] = values["base_url"].rstrip("/")
@@ -347,10 +353,38 @@ def _dedupe_settings(d: _Table) -> DedupeSettings:
     return DedupeSettings(**{k: v for k, v in vals.items() if v is not None})
 
 
+def _retention_settings(r: _Table) -> RetentionSettings:
+    vals: dict[str, Any] = {
+        "feed_max_age": r.interval("feed_max_age"),
+        "prune_after": r.interval("prune_after"),
+        "samples_raw_hours": r.number("samples_raw_hours", minimum=1),
+        "samples_hourly_days": r.number("samples_hourly_days", minimum=1),
+        "fetches_per_source": r.number("fetches_per_source", minimum=20, integer=True),
+    }
+    prune = vals["prune_after"]
+    if prune is not None and prune < 7 * 86400:
+        r.problem("prune_after", "must be at least 7d (items are compared with those of the "
+                  "last days to find duplicates)")
+        vals["prune_after"] = None
+    r.finish()
+    return RetentionSettings(**{k: v for k, v in vals.items() if v is not None})
+
+
+def _admin_token(t: _Table) -> str | None:
+    """`admin_token`: a secret of at least 16 characters (env AGGREGATOR_ADMIN_TOKEN wins)."""
+    value = t.string("admin_token")
+    if value is not None and len(value.strip()) < 16:
+        t.problem("admin_token", "must be at least 16 characters (e.g. the output of "
+                  "`python -c 'import secrets; print(secrets.token_urlsafe())'`)")
+        return None
+    return value.strip() if value is not None else None
+
+
 ENV_OVERRIDES = {
     "AGGREGATOR_DATABASE": "database",
     "AGGREGATOR_BASE_URL": "base_url",
     "AGGREGATOR_OUTPUT_DIR": "output_dir",
+    "AGGREGATOR_ADMIN_TOKEN": "admin_token",
 }
 
 

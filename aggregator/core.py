@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from aggregator import dedupe, policy
+from aggregator import dedupe, policy, retention
 from aggregator.config import load_config
 from aggregator.errors import NotFoundError, RequestError
 from aggregator.fetch import Fetcher
 from aggregator.lock import RunLock
+from aggregator.metrics import METRICS
 from aggregator.normalize.urls import canonical_url
 from aggregator.parse.html import selector_problem
 from aggregator.pipeline import (
@@ -71,6 +72,17 @@ class StoryReport:
     created_at: str | None
     pairs: list[tuple[int, int, dedupe.Verdict]]  # every pair of its items, compared now
     asked_as: str | None  # the reference given, when it was not the story id
+
+
+MAINTENANCE_META = "maintenance_at"  # store_meta: when retention last ran
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    items_pruned: int
+    stories_pruned: int
+    samples_dropped: int
+    fetches_dropped: int
 
 
 @dataclass(frozen=True)
@@ -144,7 +156,9 @@ class Aggregator:
                         lambda: make_pool(self.config.settings.parse_workers, feeds), progress,
                         stop=self.stopping)
         try:
-            return run_poll(poller.poll(sources))
+            reports = run_poll(poller.poll(sources))
+            METRICS.record_reports(reports)
+            return reports
         finally:
             if poller.pool is not None:
                 poller.pool.shutdown(wait=True, cancel_futures=True)
@@ -158,7 +172,8 @@ class Aggregator:
 
         if self.renderer is None:
             self.renderer = FeedRenderer()
-        return SiteBuilder(self.config, self.store, self.renderer).build(self.clock())
+        with METRICS.timed_render():
+            return SiteBuilder(self.config, self.store, self.renderer).build(self.clock())
 
     def publish(self, out_dir: str | None = None) -> WriteReport:
         """Write the static files; the feeds that changed are announced to the WebSub hub."""
@@ -192,7 +207,27 @@ class Aggregator:
         when another run holds the lock."""
         with RunLock(self.lock_path()):
             reports = self.poll(self.select_sources(), progress)
+            self.maintain()
             return RunReport(tuple(reports), self.publish(out_dir))
+
+    def maintain(self, force: bool = False) -> MaintenanceReport | None:
+        """Retention (README, "Retention"): prune items older than `prune_after`, compact
+        view samples, bound the fetch log. At most once an hour (the time is kept in the
+        database, so cron runs and the daemon share it) unless `force`; None when not due."""
+        now = self.clock()
+        last = self.store.meta_get(MAINTENANCE_META)
+        if not force and not retention.maintenance_due(
+                datetime.fromisoformat(last) if last else None, now):
+            return None
+        settings = self.config.settings
+        horizon = retention.prune_horizon(now, settings.retention)
+        pruned = self.store.prune_items(horizon, now) if horizon is not None else None
+        samples = self.store.compact_view_samples(
+            retention.sample_horizons(now, settings.retention, settings.rank))
+        fetches = self.store.trim_fetches(settings.retention.fetches_per_source)
+        self.store.meta_set(MAINTENANCE_META, now.isoformat())
+        return MaintenanceReport(pruned.items if pruned else 0, pruned.stories if pruned else 0,
+                                 samples, fetches)
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -243,6 +278,9 @@ class Aggregator:
             if not hours.isdigit() or not 0 < int(hours) <= 24 * 366:
                 raise RequestError("hours: a whole number of hours from 1 to 8784")
             since = self.clock() - timedelta(hours=int(hours))
+        horizon = retention.feed_horizon(self.clock(), self.config.settings.retention)
+        if horizon is not None:  # older items are in no feed (README, "Retention")
+            since = max(since, horizon) if since is not None else horizon
         limit = self.config.settings.feed_size
         if limit_text := params.get("limit"):
             if not limit_text.isdigit() or not 0 < int(limit_text) <= self.SEARCH_MAX_LIMIT:
@@ -276,6 +314,7 @@ class Aggregator:
         configured = {s.id: s for s in self.config.sources}
         hosts = store.host_states()
         now = self.clock()
+        per_day = store.new_per_day(now)
         rows = []
         for row in store.source_rows():
             row["in_config"] = row["id"] in configured
@@ -290,8 +329,9 @@ class Aggregator:
             paused = policy.host_paused(host, now)
             row["host_slow_until"] = ts(paused) if paused else None
             row["host_reason"] = host.reason if host is not None and paused else None
+            row["new_per_day"] = per_day.get(row["id"], 0.0)
             rows.append(row)
-        return rows
+        return sorted(rows, key=lambda r: (STATE_ORDER.get(r["state"], 3), r["id"]))
 
     def source_detail(self, source_id: str) -> dict[str, Any]:
         for row in self.source_status():
@@ -363,6 +403,11 @@ def explain_lines(parts: ScoreParts, settings: RankSettings) -> list[str]:
         lines.append(f"placed after the others: its source leads more than "
                      f"{settings.max_per_source} stories (max_per_source)")
     return lines
+
+
+# status listings: what needs the admin first (a state not named here sorts with "new")
+STATE_ORDER = {"broken": 0, "failing": 1, "drifting": 2, "new": 3, "ok": 4, "disabled": 5,
+               "not in config": 6}
 
 
 def _state(row: dict[str, Any]) -> str:

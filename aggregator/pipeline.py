@@ -37,6 +37,7 @@ from aggregator.errors import (
 from aggregator.fetch import Fetcher
 from aggregator.normalize import normalize_item, normalize_page
 from aggregator.parse.html import parse_article, parse_listing
+from aggregator.retention import keep_new, prune_horizon
 from aggregator.store import Store
 from aggregator.types import (
     Config,
@@ -429,9 +430,9 @@ class Poller:
     async def _store(self, source: Source, items: Sequence[Item], warnings: list[str],
                      result: FetchResult, size: int,
                      fingerprints: Sequence[bytes] = ()) -> SourceReport:
-        entries = [(item, *rules.assign_agency(item, source, self.config.rules))
-                   for item in items]
         packed = {item.key: fp for item, fp in zip(items, fingerprints, strict=False)}
+        entries = [(item, *rules.assign_agency(item, source, self.config.rules))
+                   for item in await self._unpruned(source, items)]
         new, updated, unchanged = await self.db.call(self.store.ingest, source.scope, entries,
                                                      self.clock(), self.started, packed)
         if result.moved_to and result.moved_to != source.url:
@@ -441,6 +442,16 @@ class Poller:
         return SourceReport(source.id, outcome, new, updated, unchanged,  # type: ignore[arg-type]
                             status=result.status, warnings=tuple(warnings),
                             duration=result.duration, bytes=size)
+
+    async def _unpruned(self, source: Source, items: Sequence[Item]) -> Sequence[Item]:
+        """Retention (`prune_after`): items older than the prune horizon, and items pruned
+        before, are not stored again (aggregator/retention.py)."""
+        horizon = prune_horizon(self.clock(), self.config.settings.retention)
+        if horizon is None:
+            return items
+        kept = keep_new(items, horizon)
+        gone = await self.db.call(self.store.pruned_keys, source.scope, [i.key for i in kept])
+        return [i for i in kept if i.key not in gone] if gone else kept
 
     async def _ingest_feed(self, source: Source, result: FetchResult) -> SourceReport:
         job = self._job(source, result)

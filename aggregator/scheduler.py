@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -32,6 +33,9 @@ class Scheduler:
         self.tick = tick
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._lock = threading.Lock()  # a tick and a config reload never overlap
+        # heartbeat for /healthz: when the last tick started and ended (monotonic seconds)
+        self.tick_started: float | None = None
+        self.tick_ended: float | None = None
 
     @property
     def running(self) -> bool:
@@ -64,10 +68,18 @@ class Scheduler:
             self.wake()
 
     def poll_due(self) -> None:
-        with self._lock:
-            self._poll_due()
+        self.tick_started = time.monotonic()
+        try:
+            with self._lock:
+                self._poll_due()
+        finally:
+            self.tick_ended = time.monotonic()
 
     def _poll_due(self) -> None:
+        try:
+            self.agg.maintain()  # retention, at most once an hour
+        except Exception:
+            log.exception("retention maintenance failed")
         try:
             sources = self.agg.select_sources()
             if not sources:

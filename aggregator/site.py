@@ -19,11 +19,20 @@ from aggregator.publish import (
 )
 from aggregator.publish.labels import labels
 from aggregator.rank import ScoreParts, baselines, cap, item_views, score_stories
+from aggregator.retention import feed_horizon
 from aggregator.store import Store
 from aggregator.store.views import ViewReader
 from aggregator.types import Config, StoredItem, Story
 
 Site = dict[str, Rendered]
+
+
+def fresh(stories: list[Story], horizon: datetime | None) -> list[Story]:
+    """The stories first published at or after the feeds' age limit (`[settings.retention]
+    feed_max_age`); `stories` come newest first, so this is the newest that remain."""
+    if horizon is None:
+        return stories
+    return [st for st in stories if st.published >= horizon]
 
 # The same summaries come back at every render (a feed shows the newest 50 items); their
 # plain text (sanitizer) is about a quarter of building the entries.
@@ -106,7 +115,8 @@ class SiteBuilder:
         most `rank.max_per_source` stories led by one source ahead of the others."""
         settings = self.s.rank
         agencies = [agency] if agency else None
-        candidates = self.store.recent_stories(settings.candidates, agencies)
+        candidates = fresh(self.store.recent_stories(settings.candidates, agencies),
+                           feed_horizon(now, self.s.retention))
         reader = ViewReader(self.store.db.conn)
         population = reader.baseline_items(now, settings.baseline_days)
         ids = {i for ids in population.values() for i in ids}
@@ -131,16 +141,19 @@ class SiteBuilder:
 
     def build(self, now: datetime) -> Site:
         s, lab = self.s, self.labels
+        horizon = feed_horizon(now, s.retention)
         combined = [
             self._doc("feeds/all", f"{s.title}: {lab.newest}", lab.newest_about,
-                      [self.story_entry(st) for st in self.store.recent_stories(s.feed_size)]),
+                      [self.story_entry(st) for st in fresh(
+                          self.store.recent_stories(s.feed_size), horizon)]),
             self._doc("feeds/top", f"{s.title}: {lab.top}", lab.top_about,
                       [self.story_entry(st, parts.score) for st, parts in self.ranked(now)]),
         ]
         agency_docs = [
             self._doc(f"feeds/agency/{a.slug}", a.name, lab.agency_about.format(name=a.name),
                       [self.item_entry(it) for it in self.store.agency_items(a.slug,
-                                                                           s.feed_size)])
+                                                                           s.feed_size)
+                       if horizon is None or it.published >= horizon])
             for a in sorted(self.config.agencies.values(), key=lambda a: a.name)
         ]
         region_docs = []
@@ -148,7 +161,7 @@ class SiteBuilder:
             members = [a.slug for a in self.config.agencies.values() if a.region == region.slug]
             if not members:
                 continue
-            stories = self.store.recent_stories(s.feed_size, members)
+            stories = fresh(self.store.recent_stories(s.feed_size, members), horizon)
             region_docs.append(self._doc(f"feeds/region/{region.slug}",
                                          lab.region_title.format(name=region.name),
                                          lab.region_about.format(name=region.name),

@@ -25,6 +25,17 @@ class RankSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """How long items stay in the feeds and in the database (see README, "Retention")."""
+
+    feed_max_age: int | None = None  # seconds; older items are left out of every feed
+    prune_after: int | None = None  # seconds; older items are deleted (never when None)
+    samples_raw_hours: float = 48.0  # every view sample kept this long (at least growth_hours)
+    samples_hourly_days: float = 14.0  # then one per hour this long, then one per day
+    fetches_per_source: int = 200  # fetch log rows kept per source (the newest)
+
+
+@dataclass(frozen=True)
 class DedupeSettings:
     """When items of different sources are one story (see README, "Deduplication")."""
 
@@ -88,6 +99,8 @@ class Settings:
     dedupe: DedupeSettings = field(default_factory=DedupeSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     log_format: str = "text"  # "text" (key=value) or "json" (one JSON object a line)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    admin_token: str | None = None  # admin endpoints on a non-loopback address need it
 
     @property
     def user_agent(self) -> str:

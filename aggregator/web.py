@@ -9,12 +9,17 @@ memory with ETag, Last-Modified, 304s, gzip and HEAD. The paths are the same as 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import difflib
 import functools
+import hmac
+import ipaddress
 import logging
 import signal
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,8 +34,17 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aggregator.core import Aggregator, top_rows, utcnow
-from aggregator.errors import NotFoundError, RequestError
-from aggregator.publish import Labels, Rendered, changed_paths, labels, render_status
+from aggregator.errors import NotFoundError, RequestError, StoreError
+from aggregator.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from aggregator.metrics import METRICS, Gauge
+from aggregator.publish import (
+    Labels,
+    Rendered,
+    changed_paths,
+    labels,
+    render_source,
+    render_status,
+)
 from aggregator.reload import ConfigWatcher
 from aggregator.scheduler import TICK, Scheduler
 from aggregator.site import Site
@@ -231,8 +245,119 @@ def accepts_gzip(header: str) -> bool:
     return quality.get("gzip", quality.get("x-gzip", quality.get("*", 0.0))) > 0
 
 
+# --- admin token, health, metrics (README, "Monitoring" and "Admin token") -------------------
+
+ADMIN_REALM = 'Basic realm="aggregator admin", charset="UTF-8"'
+NO_TOKEN = ("403: this server listens on {host}, not on loopback, and no admin token is set, "
+            "so admin pages are closed. Set `admin_token` in [settings] of the config or the "
+            "environment variable AGGREGATOR_ADMIN_TOKEN (at least 16 characters, e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe())'`), then send it as "
+            "`Authorization: Bearer TOKEN`.\n")
+TICK_STUCK = 3600.0  # seconds one scheduler tick may run before /healthz calls it stuck
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listen address is reachable only from this machine."""
+    if host.lower() in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def given_token(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer TOKEN` header, or the password of
+    `Authorization: Basic ...` (so that a browser can open /status: any user name)."""
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
+    return None
+
+
+class AdminGuard:
+    """Admin-only endpoints (/status, /api/sources, /api/config, /metrics): open on a
+    loopback address;
+    elsewhere they need the admin token, compared in constant time."""
+
+    def __init__(self, host: str, token: Callable[[], str | None]) -> None:
+        self.host = host
+        self.open = is_loopback(host)
+        self.token = token  # read at each request: a config reload may set or change it
+
+    def denied(self, request: Request) -> Response | None:
+        if self.open:
+            return None
+        token = self.token()
+        if not token:
+            return PlainTextResponse(NO_TOKEN.format(host=self.host), status_code=403)
+        given = given_token(request.headers.get("authorization", ""))
+        if given is not None and hmac.compare_digest(given.encode(), token.encode()):
+            return None
+        return PlainTextResponse(
+            "401: admin token required: send `Authorization: Bearer TOKEN` (the admin_token "
+            "of the config or AGGREGATOR_ADMIN_TOKEN)\n", status_code=401,
+            headers={"WWW-Authenticate": ADMIN_REALM})
+
+
+def scheduler_problem(scheduler: Scheduler, now: float) -> str | None:
+    """Why the scheduler is not alive (None when it is): stopped, no tick for three tick
+    periods (at least a minute), or one tick running for an hour. `now`: time.monotonic()."""
+    if not scheduler.running:
+        return "stopped"
+    started = getattr(scheduler, "tick_started", None)
+    ended = getattr(scheduler, "tick_ended", None)
+    if started is None:
+        return None  # the first tick is about to run
+    if ended is None or ended < started:
+        if now - started > TICK_STUCK:
+            return f"one tick has been running for {now - started:.0f} s"
+        return None
+    grace = max(3 * float(getattr(scheduler, "tick", 60)), 60.0)
+    if now - started > grace:
+        return f"no tick for {now - started:.0f} s"
+    return None
+
+
+def metrics_gauges(rows: Sequence[dict[str, Any]]) -> list[Gauge]:
+    """The gauges of /metrics, from the source status rows (`Aggregator.source_status`)."""
+    from aggregator.core import STATE_ORDER
+
+    states = dict.fromkeys(STATE_ORDER, 0)
+    for r in rows:
+        states[r["state"]] = states.get(r["state"], 0) + 1
+    configured = [r for r in rows if r["in_config"]]
+
+    def stamp(value: str | None) -> float | None:
+        return datetime.fromisoformat(value).timestamp() if value else None
+
+    successes = [(r["id"], t) for r in configured
+                 if (t := stamp(r["last_success_at"])) is not None]
+    return [
+        Gauge("aggregator_sources", "Sources by state (broken, failing, drifting, ok, ...).",
+              [((("state", k),), v) for k, v in states.items()]),
+        Gauge("aggregator_source_failures", "Consecutive failed fetches of each source.",
+              [((("source", r["id"]),), r["failures"]) for r in configured]),
+        Gauge("aggregator_source_last_success_timestamp_seconds",
+              "Unix time of each source's last successful fetch.",
+              [((("source", sid),), t) for sid, t in successes]),
+        Gauge("aggregator_last_success_timestamp_seconds",
+              "Unix time of the last successful fetch of any source.",
+              [((), max(t for _, t in successes))] if successes else []),
+        Gauge("aggregator_items", "Items stored, by the source that first stored them.",
+              [((("source", r["id"]),), r["item_count"]) for r in rows]),
+    ]
+
+
 def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None = None,
-              cache_seconds: int = 300, watcher: ConfigWatcher | None = None) -> ASGIApp:
+              cache_seconds: int = 300, watcher: ConfigWatcher | None = None,
+              host: str = "127.0.0.1") -> ASGIApp:
     status_lock = threading.Lock()
     reader: dict[str, Store] = {}
     lab = labels(agg.config.settings.ui_language)
@@ -247,6 +372,7 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
         return reader["store"]
 
     documents = PreparedSite(holder, cache_seconds)
+    guard = AdminGuard(host, lambda: agg.config.settings.admin_token)
 
     async def document(request: Request) -> Response:
         path = request.url.path
@@ -260,14 +386,32 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
             headers.get("accept-encoding", "")))
 
     def sources_rows() -> list[dict[str, Any]]:
-        """Every source of the config, then those removed from it whose items are still
-        stored (state "not in config")."""
+        """Every source, those that need the admin first; sources removed from the config
+        (their items stay) last, as "not in config"."""
         with status_lock:
-            rows = agg.source_status_from(read_store())
-        return sorted(rows, key=lambda r: not r["in_config"])
+            return agg.source_status_from(read_store())
 
-    async def api_sources(request: Request) -> Response:
-        return JSONResponse(sources_rows())
+    def source_detail(source_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        rows = [r for r in sources_rows() if r["id"] == source_id]
+        if not rows:
+            return None
+        with status_lock:
+            return rows[0], read_store().recent_fetches(source_id, 20)
+
+    def api_sources(request: Request) -> Response:
+        return guard.denied(request) or JSONResponse(sources_rows())
+
+    def api_source(request: Request) -> Response:
+        """One source's row with its last 20 fetches under "fetches"."""
+        if denied := guard.denied(request):
+            return denied
+        found = source_detail(request.path_params["source_id"])
+        if found is None:
+            return JSONResponse({"error": f"unknown source id "
+                                          f"'{request.path_params['source_id']}'"},
+                                status_code=404)
+        row, fetches = found
+        return JSONResponse({**row, "fetches": fetches})
 
     async def api_top(request: Request) -> Response:
         """The ranked stories as JSON, as `aggregator top --json`: `limit=` (default
@@ -302,32 +446,64 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
             request.method, headers.get("if-none-match"), headers.get("if-modified-since"),
             headers.get("accept-encoding", "")))
 
-    async def status(request: Request) -> Response:
+    def status(request: Request) -> Response:
+        if denied := guard.denied(request):
+            return denied
         banner = watcher.snapshot().banner() if watcher is not None else []
         page = render_status(sources_rows(), lab, combined, banner)
         return Response(page, media_type="text/html; charset=utf-8")
 
-    async def api_config(request: Request) -> Response:
+    def api_config(request: Request) -> Response:
         """The config in force and the last reload (README, "Editing the config while it
         runs"): `ok` is false while the file on disk is invalid, `errors` say where."""
+        if denied := guard.denied(request):
+            return denied
         if watcher is None:
             return JSONResponse({"ok": True, "watching": False,
                                  "files": list(agg.config.files)})
         return JSONResponse({**watcher.snapshot().as_dict(), "watching": True})
 
-    async def healthz(request: Request) -> Response:
-        ok = True
-        checks: dict[str, Any] = {}
+    def status_source(request: Request) -> Response:
+        if denied := guard.denied(request):
+            return denied
+        found = source_detail(request.path_params["source_id"])
+        if found is None:
+            return PlainTextResponse(f"404: unknown source id "
+                                     f"'{request.path_params['source_id']}'\n",
+                                     status_code=404)
+        return Response(render_source(*found, lab), media_type="text/html; charset=utf-8")
+
+    def healthz(request: Request) -> Response:
+        """200 when the process answers, the database takes a write and the scheduler
+        ticks; else 503 naming the failing checks. Open to all (a container's HEALTHCHECK,
+        a load balancer): it says nothing about the sources."""
+        failing: list[str] = []
+        checks: dict[str, Any] = {"process": "ok"}
         try:
             with status_lock:
-                checks["database"] = read_store().integrity_quick()
-        except Exception as exc:
-            ok, checks["database"] = False, str(exc)
+                read_store().touch(agg.clock())
+            checks["database"] = "ok"
+        except StoreError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):  # our own poll is writing
+                checks["database"] = "ok"
+                checks["database_note"] = "busy: another connection is writing"
+            else:
+                failing.append("database")
+                checks["database"] = str(exc)
         if scheduler is not None:
-            checks["scheduler"] = "running" if scheduler.running else "stopped"
-            ok = ok and scheduler.running
-        return JSONResponse({"status": "ok" if ok else "failing", **checks},
-                            status_code=200 if ok else 503)
+            problem = scheduler_problem(scheduler, time.monotonic())
+            checks["scheduler"] = "running" if problem is None else problem
+            if problem is not None:
+                failing.append("scheduler")
+        status = "ok" if not failing else "failing: " + ", ".join(failing)
+        return JSONResponse({"status": status, **checks},
+                            status_code=503 if failing else 200)
+
+    def metrics(request: Request) -> Response:
+        if denied := guard.denied(request):
+            return denied
+        body = METRICS.exposition(metrics_gauges(sources_rows()))
+        return Response(body, media_type=METRICS_CONTENT_TYPE)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -343,10 +519,13 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
 
     routes = [
         Route("/healthz", healthz),
+        Route("/metrics", metrics),
         Route("/api/sources", api_sources),
+        Route("/api/sources/{source_id}", api_source),
         Route("/api/top", api_top),
         Route("/api/config", api_config),
         Route("/status", status),
+        Route("/status/{source_id}", status_source),
         Route("/feeds/search.{ext}", search, methods=["GET", "HEAD"]),
         Route("/{path:path}", document, methods=["GET", "HEAD"]),
     ]
@@ -390,7 +569,11 @@ def serve(agg: Aggregator, host: str, port: int, config_path: str | None = None,
         log.info("watching %d config file(s) for changes (SIGHUP reloads at once)",
                  len(agg.config.files))
     app = build_app(agg, holder, scheduler, cache_seconds=max_age(agg.config),
-                    watcher=watcher)
+                    watcher=watcher, host=host)
+    if not is_loopback(host) and not agg.config.settings.admin_token:
+        log.warning("listening on %s without an admin token: /status, /api/sources, "
+                    "/api/config and /metrics answer 403 until [settings] admin_token or "
+                    "AGGREGATOR_ADMIN_TOKEN is set", host)
     log.info("serving %d documents on http://%s:%d/", len(holder.site), host, port)
     try:
         # log_config=None: uvicorn's lines go through the process's own log format

@@ -17,6 +17,7 @@ from aggregator.types import (
     DedupeSettings,
     HostSettings,
     RankSettings,
+    RetentionSettings,
     ScheduleSettings,
     Settings,
 )
@@ -35,6 +36,7 @@ def config_fields() -> set[str]:
     names |= {f.name for f in dataclasses.fields(Settings)}
     names |= {f.name for f in dataclasses.fields(RankSettings)}
     names |= {f.name for f in dataclasses.fields(DedupeSettings)} | {"merge", "split"}
+    names |= {f.name for f in dataclasses.fields(RetentionSettings)}
     return names
 
 
@@ -87,8 +89,10 @@ def test_every_setting_can_be_set_in_the_config(tmp_path: Path) -> None:
               "concurrency": "8", "per_host_concurrency": "1", "feed_size": "10",
               "output_dir": '"out"', "listen_host": '"0.0.0.0"', "listen_port": "9000",
               "parse_workers": "1", "include": "[]", "ui_language": '"en"',
-              "websub_hub": '"https://hub.example.test/"', "log_format": '"json"'}
-    names = {f.name for f in dataclasses.fields(Settings)} - {"rank", "dedupe", "schedule"}
+              "websub_hub": '"https://hub.example.test/"', "log_format": '"json"',
+              "admin_token": '"a-long-enough-admin-secret"'}
+    names = {f.name for f in dataclasses.fields(Settings)} - {"rank", "dedupe", "schedule",
+                                                             "retention"}
     assert names == set(values), "a Settings field is missing from this test"
     body = "[settings]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
     rank = {"half_life_hours": "12", "views_weight": "2", "growth_weight": "3",
@@ -108,12 +112,19 @@ def test_every_setting_can_be_set_in_the_config(tmp_path: Path) -> None:
     assert {f.name for f in dataclasses.fields(ScheduleSettings)} - {"hosts"} == set(schedule)
     body += "[settings.schedule]\n" + "".join(f"{k} = {v}\n" for k, v in schedule.items())
     body += '[settings.schedule.hosts."jatengprov.go.id"]\nconcurrency = 1\nspacing = 2\n'
+    retention = {"feed_max_age": '"30d"', "prune_after": '"400d"',
+                 "samples_raw_hours": "36", "samples_hourly_days": "10",
+                 "fetches_per_source": "50"}
+    assert {f.name for f in dataclasses.fields(RetentionSettings)} == set(retention)
+    body += "[settings.retention]\n" + "".join(f"{k} = {v}\n" for k, v in retention.items())
     body += '[[agency]]\nslug = "dinkes"\nname = "Dinkes"\nregion = "dki"\n'
     (tmp_path / "a.toml").write_text(body)
     settings = load_config(str(tmp_path / "a.toml")).settings
     assert settings.dedupe == DedupeSettings(72, 24, ("dinkes",), 0.6, 0.4, 0.3, 0.55, 0.7, 0.9)
     assert (settings.timeout, settings.listen_port, settings.rank.candidates) == (5, 9000, 50)
     assert settings.rank == RankSettings(12, 2, 3, 50, 14, 6, 4)
+    assert settings.retention == RetentionSettings(30 * 86400, 400 * 86400, 36, 10, 50)
+    assert settings.admin_token == "a-long-enough-admin-secret"
     assert settings.default_interval == 3600 and settings.timezone == "WITA"
     assert (settings.ui_language, settings.websub_hub) == ("en", "https://hub.example.test/")
     assert settings.log_format == "json"

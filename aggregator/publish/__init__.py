@@ -11,7 +11,7 @@ from aggregator.publish.jsonfeed import render_json
 from aggregator.publish.labels import Labels, labels
 from aggregator.publish.model import EPOCH, Entry, FeedDoc, Rendered, changed_paths
 from aggregator.publish.opml import render_opml
-from aggregator.publish.pages import render_index, render_status
+from aggregator.publish.pages import render_index, render_source, render_status
 from aggregator.publish.render_cache import DiskRenders
 from aggregator.publish.render_cache import save as save_renders
 from aggregator.publish.static import MANIFEST, WriteReport, write_static
@@ -32,6 +32,7 @@ __all__ = [
     "render_feed",
     "render_index",
     "render_opml",
+    "render_source",
     "render_status",
     "save_renders",
     "write_static",

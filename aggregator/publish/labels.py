@@ -30,7 +30,9 @@ class Labels:
     opml: str
     subscribe: str
     source_status: str
-    status_columns: tuple[str, str, str, str, str, str]
+    status_columns: tuple[str, ...]
+    fetch_columns: tuple[str, ...]
+    recent_fetches: str
     not_found: str  # "{path}"
     did_you_mean: str  # "{url}"
     known_feeds: str
@@ -57,8 +59,11 @@ INDONESIAN = Labels(
     opml="OPML: semua feed sekaligus",
     subscribe="Langganan",
     source_status="Status sumber",
-    status_columns=("Sumber", "Status", "Item", "Terakhir berhasil", "Galat terakhir",
-                    "Berikutnya"),
+    status_columns=("Sumber", "Status", "Item", "Baru/hari", "Terakhir berhasil",
+                    "Galat terakhir", "Berikutnya"),
+    fetch_columns=("Mulai", "Hasil", "HTTP", "Durasi (s)", "Bita", "Baru", "Berubah",
+                   "Galat"),
+    recent_fetches="20 pengambilan terakhir",
     not_found="404: tidak ada feed di {path}.",
     did_you_mean="Mungkin maksud Anda: {url}",
     known_feeds="Semua feed yang diterbitkan ada di /opml dan di halaman /.",
@@ -85,7 +90,11 @@ ENGLISH = Labels(
     opml="OPML: every feed at once",
     subscribe="Subscribe",
     source_status="Source status",
-    status_columns=("Source", "State", "Items", "Last success", "Last error", "Next poll"),
+    status_columns=("Source", "State", "Items", "New/day", "Last success", "Last error",
+                    "Next poll"),
+    fetch_columns=("Started", "Outcome", "HTTP", "Duration (s)", "Bytes", "New", "Updated",
+                   "Error"),
+    recent_fetches="The last 20 fetches",
     not_found="404: no feed at {path}.",
     did_you_mean="Did you mean: {url}",
     known_feeds="Every published feed is listed at /opml and on /.",

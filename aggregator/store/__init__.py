@@ -22,7 +22,8 @@ import sqlite_utils
 from aggregator import dedupe
 from aggregator.errors import StoreError
 from aggregator.normalize.keys import item_uid
-from aggregator.store import grouping, schedule, search, stories
+from aggregator.retention import SampleHorizons
+from aggregator.store import grouping, health, retention, schedule, search, stories
 from aggregator.store.checkpoint import Checkpointer
 from aggregator.store.schema import MIGRATIONS
 from aggregator.store.sql import chunks, parse_ts, ts
@@ -646,6 +647,61 @@ class Store:
         return [Story(sid, tuple(sorted(its, key=lambda it: it.id != leads.get(sid))))
                 for sid, its in items.items() if its]
 
+    # --- retention and health (store/retention.py, store/health.py) -----------------------
+
+    def meta_get(self, name: str) -> str | None:
+        rows = self._rows("SELECT value FROM store_meta WHERE name=?", (name,))
+        return str(rows[0]["value"]) if rows else None
+
+    def meta_set(self, name: str, value: str) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO store_meta (name, value) VALUES (?, ?)",
+                            (name, value))
+
+    def forget_items(self, item_ids: Iterable[int]) -> None:
+        """Drop deleted items from the in-memory caches."""
+        for item_id in item_ids:
+            self.grouper._fps.pop(item_id, None)
+
+    def compact_view_samples(self, horizons: SampleHorizons) -> int:
+        return retention.compact_samples(self, horizons)
+
+    def trim_fetches(self, per_source: int) -> int:
+        return retention.trim_fetches(self, per_source)
+
+    def prune_items(self, horizon: datetime, now: datetime) -> retention.PruneReport:
+        return retention.prune_items(self, horizon, now)
+
+    def pruned_keys(self, scope: str, keys: Sequence[str]) -> set[str]:
+        try:
+            return retention.pruned_keys(self.db.conn, scope, keys)
+        except sqlite3.Error as exc:
+            raise StoreError(f"database error: {exc}") from exc
+
+    def new_per_day(self, now: datetime) -> dict[str, float]:
+        try:
+            return health.new_per_day(self.db.conn, now)
+        except sqlite3.Error as exc:
+            raise StoreError(f"database error: {exc}") from exc
+
+    def touch(self, now: datetime, wait: float = 2.0) -> None:
+        """A real write for `/healthz`, rolled back: it takes the write lock and writes a row
+        (so a read-only file, directory or a lock held too long fails it), but commits
+        nothing, since a commit from another connection would make a poll's open read
+        transaction fail to upgrade ("database is locked") instead of waiting. Waits at most
+        `wait` seconds for another writer."""
+        conn = self.db.conn
+        conn.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                health.touch(conn, now)
+            finally:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise StoreError(f"database error: {exc}") from exc
+        finally:
+            conn.execute("PRAGMA busy_timeout=30000")
 
 def _stored_item(r: dict[str, Any]) -> StoredItem:
     return StoredItem(

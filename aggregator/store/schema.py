@@ -192,4 +192,14 @@ CREATE TABLE hosts (
     updated_at TEXT NOT NULL
 );
 """),
+    (5, """
+-- items deleted by retention (`[settings.retention] prune_after`), by (scope, key): a source
+-- that still lists one does not store it again as new (store/retention.py)
+CREATE TABLE pruned_items (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    pruned_at TEXT NOT NULL,
+    PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
+"""),
 ]
