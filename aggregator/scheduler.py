@@ -76,13 +76,22 @@ class Scheduler:
             self.tick_ended = time.monotonic()
 
     def _poll_due(self) -> None:
+        aged = False  # retention removed items or aged some out of the feeds: render again
         try:
-            self.agg.maintain()  # retention, at most once an hour
+            done = self.agg.maintain()  # retention, at most once an hour
+            if done is not None:
+                log.info("retention: %d items and %d stories pruned, %d view samples and %d "
+                         "fetch log rows compacted away", done.items_pruned,
+                         done.stories_pruned, done.samples_dropped, done.fetches_dropped)
+                aged = bool(done.items_pruned
+                            or self.agg.config.settings.retention.feed_max_age)
         except Exception:
             log.exception("retention maintenance failed")
         try:
             sources = self.agg.select_sources()
             if not sources:
+                if aged:
+                    self.on_publish(self.agg.render())
                 return
             reports = self.agg.poll(sources)
             changed = any(r.new or r.updated for r in reports)
@@ -90,7 +99,7 @@ class Scheduler:
             log.info("polled %d sources: %d new, %d updated, %d failed%s", len(reports),
                      sum(r.new for r in reports), sum(r.updated for r in reports), len(failed),
                      f" ({', '.join(failed)})" if failed else "")
-            if changed:
+            if changed or aged:
                 self.on_publish(self.agg.render())
         except Exception:  # the scheduler must survive anything one tick does
             log.exception("poll tick failed")

@@ -331,3 +331,29 @@ def test_maintenance_is_hourly_and_shared_through_the_database(tmp_path: Path,
         assert again.maintain() is not None
     finally:
         again.close()
+
+
+def test_serve_scheduler_applies_retention_and_renders_again(tmp_path: Path,
+                                                             portal: Portal) -> None:
+    """The daemon's tick runs maintenance on its own; with a feed age limit the site is
+    rendered again even when the poll stored nothing (items age out of the feeds)."""
+    from aggregator.scheduler import Scheduler
+
+    now = datetime.now(UTC)
+    portal.routes["/a.xml"] = Route(_rss([("baru-a", "https://example.go.id/baru-a",
+                                           now - timedelta(days=2), 9)]))
+    portal.routes["/b.xml"] = Route(_rss([]))
+    config = _config(tmp_path, portal, '[settings.retention]\nfeed_max_age = "1d"\n')
+    assert invoke("poll", "--all", config=config).exit_code == 0  # nothing due at the tick
+    agg = Aggregator.open(str(config))
+    published: list[set[str]] = []
+    try:
+        scheduler = Scheduler(agg, lambda site: published.append(set(site)))
+        scheduler.poll_due()
+        assert agg.store.meta_get("maintenance_at") is not None
+        assert len(published) == 1 and "/feeds/all.rss" in published[0]
+        scheduler.poll_due()  # within the hour: no maintenance, nothing stored, no render
+        assert len(published) == 1
+        assert scheduler.tick_ended is not None and scheduler.tick_started is not None
+    finally:
+        agg.close()
