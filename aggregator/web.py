@@ -283,8 +283,7 @@ def given_token(authorization: str) -> str | None:
 
 class AdminGuard:
     """Admin-only endpoints (/status, /api/sources, /api/config, /metrics): open on a
-    loopback address;
-    elsewhere they need the admin token, compared in constant time."""
+    loopback address; elsewhere they need the admin token, compared in constant time."""
 
     def __init__(self, host: str, token: Callable[[], str | None]) -> None:
         self.host = host

@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aggregator.retention import MAINTENANCE_EVERY, sample_horizons  # noqa: E402
-from aggregator.store import Store  # noqa: E402
-from aggregator.types import Item, RankSettings, RetentionSettings  # noqa: E402
+from aggregator.retention import MAINTENANCE_EVERY, sample_horizons
+from aggregator.store import Store
+from aggregator.types import Item, RankSettings, RetentionSettings
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 

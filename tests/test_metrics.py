@@ -124,7 +124,11 @@ def test_metrics_of_a_real_serve_after_a_poll(portal: Portal, tmp_path: Path) ->
                 return None
             families = parse_exposition(body.decode())
             fetches = families["aggregator_fetches_total"]["samples"]
-            return families if len(fetches) == 2 else None  # type: ignore[arg-type]
+            renders = [s for s in families["aggregator_publish_duration_seconds"]["samples"]
+                       if s[0].endswith("_count")]  # type: ignore[attr-defined]
+            # both fetches counted, and the render after the poll done (one at start)
+            done = len(fetches) == 2 and renders[0][2] >= 2  # type: ignore[arg-type]
+            return families if done else None
 
         families = wait_for("the first poll in /metrics", polled, deadline, proc, logs)
         _, headers, _ = get(base + "/metrics")

@@ -41,7 +41,7 @@ pytestmark = pytest.mark.slow
 TOKEN = "s3cret-admin-token-for-tests"
 SOURCES = [s for s in PORTAL_SOURCES if s.id != "surabaya-timeout"]  # no 30 s wait
 ADMIN_PATHS = ("/status", "/status/dki-rss", "/api/sources", "/api/sources/dki-rss",
-               "/metrics")
+               "/api/config", "/metrics")
 
 
 class Client:
