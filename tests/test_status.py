@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,47 @@ def test_healthz_is_503_when_the_database_is_read_only(tmp_path: Path) -> None:
             assert status == 503 and json.loads(body)["status"] == "failing: database"
     finally:
         db.chmod(stat.S_IRUSR | stat.S_IWUSR)
+        agg.close()
+
+
+def test_touch_is_a_real_write(tmp_path: Path) -> None:
+    """The health write fails where writing fails (a connection that may not write, as a
+    read-only file would), and leaves nothing behind where it succeeds."""
+    from aggregator.errors import StoreError
+    from aggregator.store import Store
+
+    store = Store(tmp_path / "a.db")
+    try:
+        store.touch(datetime.now(UTC))
+        assert store.meta_get("healthz_at") is None  # rolled back
+        store.db.conn.execute("PRAGMA query_only=ON")
+        with pytest.raises(StoreError, match="readonly"):
+            store.touch(datetime.now(UTC))
+        assert not store.db.conn.in_transaction
+    finally:
+        store.db.conn.execute("PRAGMA query_only=OFF")
+        store.close()
+
+
+def test_healthz_names_a_failing_database(polled: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    """(A fake at the store's seam, for machines where the read-only file test is skipped:
+    root writes anyway.)"""
+    from aggregator.errors import StoreError
+    from aggregator.store import Store
+
+    def full(self: Store, now: datetime, wait: float = 2.0) -> None:
+        raise StoreError("database error: database or disk is full")
+
+    agg = Aggregator.open(str(polled))
+    try:
+        with running(agg) as client:
+            monkeypatch.setattr(Store, "touch", full)
+            status, _, body = client.get("/healthz")
+            checks = json.loads(body)
+            assert status == 503 and checks["status"] == "failing: database"
+            assert "disk is full" in checks["database"]
+    finally:
         agg.close()
 
 
