@@ -213,7 +213,8 @@ class Aggregator:
     def maintain(self, force: bool = False) -> MaintenanceReport | None:
         """Retention (README, "Retention"): prune items older than `prune_after`, compact
         view samples, bound the fetch log. At most once an hour (the time is kept in the
-        database, so cron runs and the daemon share it) unless `force`; None when not due."""
+        database, so cron runs and the daemon share it) unless `force`; None when not due.
+        A stop (SIGTERM) ends it between batches; it then runs again at the next chance."""
         now = self.clock()
         last = self.store.meta_get(MAINTENANCE_META)
         if not force and not retention.maintenance_due(
@@ -221,11 +222,13 @@ class Aggregator:
             return None
         settings = self.config.settings
         horizon = retention.prune_horizon(now, settings.retention)
-        pruned = self.store.prune_items(horizon, now) if horizon is not None else None
+        stop = self.stopping.is_set
+        pruned = self.store.prune_items(horizon, now, stop) if horizon is not None else None
         samples = self.store.compact_view_samples(
-            retention.sample_horizons(now, settings.retention, settings.rank))
+            retention.sample_horizons(now, settings.retention, settings.rank), stop)
         fetches = self.store.trim_fetches(settings.retention.fetches_per_source)
-        self.store.meta_set(MAINTENANCE_META, now.isoformat())
+        if not stop():
+            self.store.meta_set(MAINTENANCE_META, now.isoformat())
         return MaintenanceReport(pruned.items if pruned else 0, pruned.stories if pruned else 0,
                                  samples, fetches)
 

@@ -141,6 +141,8 @@ def test_compaction_keeps_what_ranking_reads_and_bounds_growth(tmp_path: Path) -
     assert total == polls * 10
 
     h = sample_horizons(NOW, POLICY, RANK)
+    assert store.compact_view_samples(h, stop=lambda: True) == 0  # SIGTERM: nothing done,
+    assert store.meta_get("samples_compacted_hourly") is None  # and the next run does it all
     dropped = store.compact_view_samples(h)
     assert reader.samples(ids, NOW, RANK.growth_hours) == before
     per_item = store._rows("SELECT item_id, COUNT(*) AS n FROM view_samples GROUP BY item_id")

@@ -663,14 +663,16 @@ class Store:
         for item_id in item_ids:
             self.grouper._fps.pop(item_id, None)
 
-    def compact_view_samples(self, horizons: SampleHorizons) -> int:
-        return retention.compact_samples(self, horizons)
+    def compact_view_samples(self, horizons: SampleHorizons,
+                             stop: retention.Stop | None = None) -> int:
+        return retention.compact_samples(self, horizons, stop=stop)
 
     def trim_fetches(self, per_source: int) -> int:
         return retention.trim_fetches(self, per_source)
 
-    def prune_items(self, horizon: datetime, now: datetime) -> retention.PruneReport:
-        return retention.prune_items(self, horizon, now)
+    def prune_items(self, horizon: datetime, now: datetime,
+                    stop: retention.Stop | None = None) -> retention.PruneReport:
+        return retention.prune_items(self, horizon, now, stop=stop)
 
     def pruned_keys(self, scope: str, keys: Sequence[str]) -> set[str]:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from aggregator.store import Store
 
 BATCH = 500
+Stop = Callable[[], bool]
 META_COMPACTED = "samples_compacted_hourly"  # the hourly horizon of the last compaction
 
 
@@ -30,10 +31,12 @@ class PruneReport:
     stories: int = 0
 
 
-def compact_samples(store: Store, horizons: SampleHorizons, batch: int = BATCH) -> int:
+def compact_samples(store: Store, horizons: SampleHorizons, batch: int = BATCH,
+                    stop: Stop | None = None) -> int:
     """Delete the view samples `samples_to_drop` names. Only items sampled since the last
     compaction's hourly horizon are read (the older ones are compacted already and stay so).
-    Returns the number of samples deleted."""
+    Returns the number of samples deleted. `stop()` true ends it between batches (the
+    next run does the rest)."""
     since = store.meta_get(META_COMPACTED)
     if since is None:
         rows = store._rows("SELECT id FROM items WHERE views_at IS NOT NULL ORDER BY id")
@@ -43,6 +46,8 @@ def compact_samples(store: Store, horizons: SampleHorizons, batch: int = BATCH) 
     raw = ts(horizons.raw)
     dropped = 0
     for chunk in chunks(ids, batch):
+        if stop is not None and stop():
+            return dropped
         marks = ",".join("?" * len(chunk))
         times: dict[int, list[datetime]] = defaultdict(list)
         for r in store._rows(f"SELECT item_id, at FROM view_samples WHERE item_id IN ({marks}) "
@@ -70,7 +75,7 @@ def trim_fetches(store: Store, per_source: int) -> int:
 
 
 def prune_items(store: Store, horizon: datetime, now: datetime,
-                batch: int = BATCH) -> PruneReport:
+                batch: int = BATCH, stop: Stop | None = None) -> PruneReport:
     """Delete the items published before `horizon`, with their view samples, story links and
     dedupe keys (the search index follows by trigger), each remembered in `pruned_items`.
     A story left without items is deleted with the merge records pointing to it; a story
@@ -78,7 +83,7 @@ def prune_items(store: Store, horizon: datetime, now: datetime,
     items = stories = 0
     at = ts(now)
     conn = store.db.conn
-    while True:
+    while stop is None or not stop():
         rows = store._rows("SELECT id, scope, key, source_id, story_id FROM items "
                            "WHERE published < ? ORDER BY id LIMIT ?", (ts(horizon), batch))
         if not rows:
@@ -108,6 +113,7 @@ def prune_items(store: Store, horizon: datetime, now: datetime,
                     store._refresh_story(story_id)
         store.forget_items(ids)
         items += len(ids)
+    return PruneReport(items, stories)
 
 
 def pruned_keys(conn: sqlite3.Connection, scope: str, keys: Sequence[str]) -> set[str]:
