@@ -271,8 +271,11 @@ def test_admin_split_and_merge_survive_polls(portal: Portal, tmp_path: Path) -> 
     assert {after[p.link] for p in (A1, A2, A3)} == {s[p.link] for p in (A1, A2, A3)}
     assert after[A4.link] in (after[A1.link], after[A3.link])
     assert after[U1.link] == after[U2.link]
-    shown = invoke("stories", "show", A3.link, "--explain", config=conf)
-    assert "split (config)" in shown.output
+    # the item split out is whichever of A1 and A3 did not begin the story, which depends on
+    # the order the poll stored the feeds in; its own story explains why it is there
+    shown = [invoke("stories", "show", p.link, "--explain", config=conf).output
+             for p in (A1, A3)]
+    assert sum("split (config)" in out for out in shown) == 1, shown
 
 
 def test_bad_overrides_are_reported_by_check(portal: Portal, tmp_path: Path) -> None:
