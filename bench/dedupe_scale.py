@@ -12,7 +12,9 @@ For each size N: build a database of N items once (cached under --workdir as
 ingesting the synthetic timeline from an empty file in batches through one long-lived `Store`
 (the build rate is itself a throughput figure); then copy it and ingest --new NEW items (the
 next items of the same timeline, same duplicate share) into the copy through a freshly opened
-`Store` (a cron run's situation: the in-memory fingerprint cache starts empty). Timed: only
+`Store` (a cron run's situation: the in-memory fingerprint cache and the tokenizer's caches
+start empty; with --warmup W, W items are ingested untimed first by the same store and
+workers, which is the steady state of a long-running `serve`). Timed: only
 the `Store.ingest` calls (wall and CPU); the generator runs before the clock starts.
 
 Afterwards, outside the timing: the share of the new duplicates that ended in their original's
@@ -850,16 +852,18 @@ def count_compares(synth: Synth, size: int, prepared: list[tuple[str, list[Any]]
             "batch_mean": statistics.fmean(in_batch)}
 
 
-def pack_batch(texts: list[tuple[str, str, str, str]]) -> dict[str, bytes]:
+def pack_batch(texts: list[tuple[str, str, str, str]]) -> tuple[dict[str, bytes], float]:
     """What a parse worker sends with a new source's items (pipeline.parse_job). It gets
     (key, title, summary, content) of each: a real worker parses the items from the fetched
     bytes, and the items' own trip back is not part of ingesting."""
-    return {key: dedupe.pack(dedupe.item_fingerprint(title, summary, content))
-            for key, title, summary, content in texts}
+    c0 = time.process_time()
+    packed = {key: dedupe.pack(dedupe.item_fingerprint(title, summary, content))
+              for key, title, summary, content in texts}
+    return packed, time.process_time() - c0  # the worker's CPU for this batch
 
 
 def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: bool,
-            workers: int = 1) -> dict[str, Any]:
+            workers: int = 1, warmup: int = 0) -> dict[str, Any]:
     src = workdir / f"build-{size}.db"
     db = workdir / f"work-{size}.db"
     remove_db(db)
@@ -871,7 +875,8 @@ def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: b
     finally:
         os.close(fd)
     copy_s = time.perf_counter() - t0
-    batches = synth.batches(size, size + new)
+    timed = size + warmup  # the first timed item
+    batches = synth.batches(timed, timed + new)
     g0 = time.perf_counter()
     prepared = [(synth.sources[synth.source_of(a)].id, entries(synth, a, b))
                 for a, b in batches]
@@ -885,13 +890,20 @@ def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: b
         if workers else None
     if pool is not None:
         list(pool.map(int, range(workers)))
-    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     w0, c0 = time.perf_counter(), time.process_time()
     store = Store(db)
     store.configure_dedupe(settings, ())
     store.begin_group()  # as a poll writes: commits of Store.GROUP_ITEMS new items
     open_s = time.perf_counter() - w0
     open_cpu = time.process_time() - c0
+    if warmup:  # untimed: a long-running process's caches (serve), not a fresh one's (cron)
+        for a, b in synth.batches(size, timed):
+            batch = entries(synth, a, b)
+            texts = [(i.key, i.title, i.summary, i.content) for i, _, _ in batch]
+            packed = pool.submit(pack_batch, texts).result()[0] if pool else None
+            store.ingest(synth.sources[synth.source_of(a)].id, batch, ingest_now(batch),
+                         fingerprints=packed)
+        print(f"[{size:,}] warmed up with {warmup:,} items (untimed)", flush=True)
     per_item_ms: list[float] = []
     wall = cpu = 0.0
     marks: list[tuple[int, float, float]] = []  # cumulative (items, wall, cpu)
@@ -906,7 +918,7 @@ def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: b
     for n, (scope, batch) in enumerate(prepared):
         w1, c1 = time.perf_counter(), time.process_time()
         store.ingest(scope, batch, ingest_now(batch),
-                     fingerprints=packs[n].result() if packs else None)
+                     fingerprints=packs[n].result()[0] if packs else None)
         dw, dc = time.perf_counter() - w1, time.process_time() - c1
         wall += dw
         cpu += dc
@@ -919,11 +931,9 @@ def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: b
     cpu += time.process_time() - c1
     marks[-1] = (done, wall, cpu)
     times1 = os.times()
+    worker_cpu = sum(f.result()[1] for f in packs)
     if pool is not None:
         pool.shutdown()
-    children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    worker_cpu = (children1.ru_utime + children1.ru_stime
-                  - children0.ru_utime - children0.ru_stime)
     db_mb = file_mb(db)
     w2 = time.perf_counter()
     store.close()
@@ -934,7 +944,7 @@ def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: b
     before_last = max((m for m in marks if m[0] <= new - fifth), key=lambda m: m[0])
     per_item_ms.sort()
     result: dict[str, Any] = {
-        "size": size, "new": new, "batches": len(batches), "copy_s": copy_s,
+        "size": size, "new": new, "warmup": warmup, "batches": len(batches), "copy_s": copy_s,
         "open_s": open_s, "open_cpu_s": open_cpu, "close_s": close_s,
         "ingest_wall_s": wall, "ingest_cpu_s": cpu, "items_per_s": new / wall,
         "cpu_items_per_s": new / cpu, "ms_per_item": 1000 * wall / new,
@@ -955,7 +965,7 @@ def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: b
           f"{result['first_fifth_items_per_s']:,.0f}/s, last fifth "
           f"{result['last_fifth_items_per_s']:,.0f}/s; open {open_s:.2f} s, "
           f"close {close_s:.2f} s", flush=True)
-    result["quality"] = evaluate(db, synth_truth(synth), size, size + new)
+    result["quality"] = evaluate(db, synth_truth(synth), timed, timed + new)
     q = result["quality"]
     print(f"[{size:,}] recall {q['recall']:.4f} ({q['duplicates']:,} duplicates), false groups "
           f"{q['false_groups']:.4f}, duplicates in a wrong story {q['dups_in_wrong_story']:.4f}",
@@ -1046,6 +1056,10 @@ def main() -> None:
     p.add_argument("--reuse", action="store_true",
                    help="reuse a cached build made by other library code (when the change "
                         "does not touch what is stored, e.g. a faster commit path)")
+    p.add_argument("--warmup", type=int, default=0,
+                   help="items ingested untimed first by the same store and workers: the "
+                        "steady state of a long-running `serve` (default 0: a fresh process, "
+                        "as each cron run is)")
     p.add_argument("--workers", type=int, default=1,
                    help="processes fingerprinting the new items beside the store, as the "
                         "parse workers do for a new source (0: the store computes them)")
@@ -1070,7 +1084,7 @@ def main() -> None:
         builds[size] = build(synth, size, args.workdir)
         synth.memo.clear()
         rows.append(measure(synth, size, args.new, args.workdir, not args.no_candidates,
-                            args.workers))
+                            args.workers, args.warmup))
         rows[-1]["loadavg"] = Path("/proc/loadavg").read_text().split()[:3]
         remove_db(args.workdir / f"work-{size}.db")
         print()
