@@ -75,6 +75,8 @@ class StoryReport:
 
 
 MAINTENANCE_META = "maintenance_at"  # store_meta: when retention last ran
+OUTPUT_LOCK = ".aggregator-lock"  # in the output folder, held while static files are written
+PUBLISH_WAIT = 300.0  # seconds a publish waits for another one writing the same folder
 
 
 @dataclass(frozen=True)
@@ -180,10 +182,13 @@ class Aggregator:
         from aggregator.publish import DiskRenders, FeedRenderer, save_renders, write_static
 
         out = out_dir or self.config.settings.output_dir
-        if self.renderer is None:  # a new process (cron): reuse what the last export rendered
-            self.renderer = FeedRenderer(DiskRenders(out))
-        report = write_static(self.render(), out)
-        save_renders(out, self.renderer.documents(), bool(report.written))
+        # two exports into one folder at once (a manual publish during a cron run) would
+        # race on its manifest: the second waits for the first
+        with RunLock(Path(out) / OUTPUT_LOCK, wait=PUBLISH_WAIT, holder="another publish"):
+            if self.renderer is None:  # a new process (cron): reuse the last export's renders
+                self.renderer = FeedRenderer(DiskRenders(out))
+            report = write_static(self.render(), out)
+            save_renders(out, self.renderer.documents(), bool(report.written))
         pinged, problems = self.announce(report.changed)
         return replace(report, pinged=tuple(pinged), hub_problems=tuple(problems))
 

@@ -1,10 +1,12 @@
-"""A process lock for cron runs: `flock` on a file beside the database. The kernel drops the
-lock when the holder exits, even on a crash or SIGKILL, so a stale lock never blocks a run."""
+"""Process locks: `flock` on a file. The kernel drops the lock when the holder exits, even on a
+crash or SIGKILL, so a stale lock never blocks anyone. Cron runs take one beside the database
+(and skip when it is held); writing static files takes one in the output folder (and waits)."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -12,19 +14,35 @@ from aggregator.errors import LockedError
 
 
 class RunLock:
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    """`wait`: seconds to wait for the holder to finish before giving up (0: give up at
+    once)."""
+
+    POLL = 0.05  # seconds between tries while waiting
+
+    def __init__(self, path: str | os.PathLike[str], wait: float = 0.0,
+                 holder: str = "another run") -> None:
         self.path = Path(path)
+        self.wait = wait
+        self.holder = holder
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise LockedError(f"another run holds {self.path} (pid {holder})") from None
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(self.POLL)
+                    continue
+                holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                waited = f" after waiting {self.wait:g} s" if self.wait else ""
+                raise LockedError(f"{self.holder} holds {self.path} (pid {holder}){waited}"
+                                  ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd

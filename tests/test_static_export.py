@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.errors import AggregatorError
+from aggregator.core import OUTPUT_LOCK
 from aggregator.publish import MANIFEST, Rendered, write_static
 from aggregator.publish.render_cache import RENDER_CACHE
 from aggregator.publish.static import plan_manifests, read_manifest, safe_relative
@@ -55,7 +56,7 @@ def test_removed_agency_loses_its_files_and_nothing_else(portal: Portal,
             "feeds/region/bali.atom", "feeds/region/bali.json"]
     listed = manifest_files(out)
     on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*")
-               if p.is_file() and p.name not in (MANIFEST, RENDER_CACHE)}
+               if p.is_file() and p.name not in (MANIFEST, RENDER_CACHE, OUTPUT_LOCK)}
     assert set(listed) == on_disk  # every file it wrote, and only those
     assert set(bali) <= on_disk and "index.html" in on_disk and "opml" in on_disk
     for name, hashes in listed.items():
@@ -125,6 +126,51 @@ def test_a_crash_half_way_is_finished_by_the_next_export(
     assert report.removed == (str(tmp_path / "feeds" / "b.rss"),) and report.kept == ()
     assert sorted(p.name for p in (tmp_path / "feeds").iterdir()) == ["a.rss"]
     assert read_manifest(tmp_path) == {"feeds/a.rss": [sha(b"a2")]}
+
+
+@pytest.mark.slow
+def test_a_publish_waits_for_another_writing_the_same_folder(portal: Portal,
+                                                             tmp_path: Path) -> None:
+    """Two exports into one folder never write at once (they would race on the manifest): a
+    publish started while another holds the folder's lock writes nothing until it is free,
+    then does its whole job. The lock is an flock, so a killed holder frees it."""
+    import subprocess
+    import sys
+    import time
+
+    from aggregator.lock import RunLock
+    from tests.portal import cli_env
+
+    serve_standard_feeds(portal)
+    config = write_config(tmp_path, portal, [DKI])
+    out = tmp_path / "public"
+    assert run_cli("poll", "--all", config=config).returncode == 0
+    with RunLock(out / OUTPUT_LOCK):  # as another publish holds it
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "--config", str(config), "publish", "--out",
+             str(out)], env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        time.sleep(1.5)  # long enough for an unlocked publish to have written something
+        assert proc.poll() is None  # still waiting
+        assert not (out / MANIFEST).exists() and not (out / "feeds").exists()
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "written" in stdout
+    assert "feeds/all.rss" in manifest_files(out)
+    assert_valid_tree(out, BASE_URL)
+
+
+def test_a_lock_held_too_long_is_reported(tmp_path: Path) -> None:
+    from aggregator.lock import RunLock
+
+    path = tmp_path / OUTPUT_LOCK
+    with RunLock(path), pytest.raises(AggregatorError) as caught, \
+            RunLock(path, wait=0.2, holder="another publish"):
+        pass
+    assert "another publish holds" in str(caught.value)
+    assert f"pid {os.getpid()}" in str(caught.value) and "after waiting 0.2 s" in str(caught.value)
+    with RunLock(path, wait=0.2):  # free again
+        pass
 
 
 def test_a_hand_edited_manifest_cannot_reach_outside(tmp_path: Path) -> None:
