@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.errors import AggregatorError
 from aggregator.core import OUTPUT_LOCK
+from aggregator.errors import AggregatorError
 from aggregator.publish import MANIFEST, Rendered, write_static
 from aggregator.publish.render_cache import RENDER_CACHE
 from aggregator.publish.static import plan_manifests, read_manifest, safe_relative
