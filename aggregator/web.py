@@ -168,9 +168,10 @@ class PreparedSite:
     """The prepared responses of the holder's current site, remade (on the event loop, at
     the first request after a render) whenever the holder's state is swapped."""
 
-    def __init__(self, holder: SiteHolder, cache_seconds: int) -> None:
+    def __init__(self, holder: SiteHolder, cache_seconds: int | Callable[[], int]) -> None:
         self.holder = holder
-        self.cache_seconds = cache_seconds
+        self.cache_seconds = cache_seconds if callable(cache_seconds) else (
+            lambda: cache_seconds)
         self._state: object = None
         self._table: dict[str, Prepared] = {}
 
@@ -178,7 +179,8 @@ class PreparedSite:
         state = self.holder.state
         if state is not self._state:
             site, since = state
-            table = {path: Prepared.of(doc, since.get(path), self.cache_seconds)
+            seconds = self.cache_seconds()
+            table = {path: Prepared.of(doc, since.get(path), seconds)
                      for path, doc in site.items()}
             if "/" in table:
                 table["/index.html"] = table["/"]
@@ -355,29 +357,38 @@ def metrics_gauges(rows: Sequence[dict[str, Any]]) -> list[Gauge]:
 
 
 def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None = None,
-              cache_seconds: int = 300, watcher: ConfigWatcher | None = None,
+              cache_seconds: int | None = None, watcher: ConfigWatcher | None = None,
               host: str = "127.0.0.1") -> ASGIApp:
+    """`cache_seconds`: the feeds' max-age; by default it follows the config in force
+    (`max_age`), as the pages' language and titles do, so a reload changes them."""
     status_lock = threading.Lock()
     reader: dict[str, Store] = {}
-    lab = labels(agg.config.settings.ui_language)
-    base = agg.config.settings.base_url
-    combined = [(title, f"{base}/feeds/{name}") for name, title in
-                (("all", f"{agg.config.settings.title}: {lab.newest}"),
-                 ("top", f"{agg.config.settings.title}: {lab.top}"))]
+
+    def cache_for() -> int:
+        return max_age(agg.config) if cache_seconds is None else cache_seconds
+
+    def lab() -> Labels:
+        return labels(agg.config.settings.ui_language)
+
+    def combined() -> list[tuple[str, str]]:
+        settings = agg.config.settings
+        return [(title, f"{settings.base_url}/feeds/{name}") for name, title in
+                (("all", f"{settings.title}: {lab().newest}"),
+                 ("top", f"{settings.title}: {lab().top}"))]
 
     def read_store() -> Store:
         if "store" not in reader:
             reader["store"] = Store(agg.config.settings.database)
         return reader["store"]
 
-    documents = PreparedSite(holder, cache_seconds)
+    documents = PreparedSite(holder, cache_for)
     guard = AdminGuard(host, lambda: agg.config.settings.admin_token)
 
     async def document(request: Request) -> Response:
         path = request.url.path
         prepared = documents.lookup(path)
         if prepared is None:
-            return PlainTextResponse(not_found_text(path, list(holder.site), lab),
+            return PlainTextResponse(not_found_text(path, list(holder.site), lab()),
                                      status_code=404)
         headers = request.headers
         return PreparedResponse(*prepared.answer(
@@ -441,7 +452,7 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
         except NotFoundError as exc:
             return PlainTextResponse(f"404: {exc}", status_code=404)
         headers = request.headers
-        return PreparedResponse(*Prepared.of(rendered, None, cache_seconds).answer(
+        return PreparedResponse(*Prepared.of(rendered, None, cache_for()).answer(
             request.method, headers.get("if-none-match"), headers.get("if-modified-since"),
             headers.get("accept-encoding", "")))
 
@@ -449,7 +460,7 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
         if denied := guard.denied(request):
             return denied
         banner = watcher.snapshot().banner() if watcher is not None else []
-        page = render_status(sources_rows(), lab, combined, banner)
+        page = render_status(sources_rows(), lab(), combined(), banner)
         return Response(page, media_type="text/html; charset=utf-8")
 
     def api_config(request: Request) -> Response:
@@ -470,7 +481,7 @@ def build_app(agg: Aggregator, holder: SiteHolder, scheduler: Scheduler | None =
             return PlainTextResponse(f"404: unknown source id "
                                      f"'{request.path_params['source_id']}'\n",
                                      status_code=404)
-        return Response(render_source(*found, lab), media_type="text/html; charset=utf-8")
+        return Response(render_source(*found, lab()), media_type="text/html; charset=utf-8")
 
     def healthz(request: Request) -> Response:
         """200 when the process answers, the database takes a write and the scheduler
@@ -567,8 +578,7 @@ def serve(agg: Aggregator, host: str, port: int, config_path: str | None = None,
         watcher.start()
         log.info("watching %d config file(s) for changes (SIGHUP reloads at once)",
                  len(agg.config.files))
-    app = build_app(agg, holder, scheduler, cache_seconds=max_age(agg.config),
-                    watcher=watcher, host=host)
+    app = build_app(agg, holder, scheduler, watcher=watcher, host=host)
     if not is_loopback(host) and not agg.config.settings.admin_token:
         log.warning("listening on %s without an admin token: /status, /api/sources, "
                     "/api/config and /metrics answer 403 until [settings] admin_token or "

@@ -342,3 +342,36 @@ def test_serve_warns_when_public_without_a_token(polled: Path,
         assert not any("admin token" in r.message for r in caplog.records)
     finally:
         agg.close()
+
+
+def test_a_reloaded_config_changes_max_age_and_the_pages_language(polled: Path) -> None:
+    """What the web app derives from the config (the feeds' max-age from the shortest poll
+    interval, the pages' language) follows a reload, as `Aggregator.reload` swaps the config:
+    max-age at the next render (a search feed's at once), the pages at once."""
+    from dataclasses import replace
+
+    from aggregator.web import max_age
+
+    agg = Aggregator.open(str(polled))
+    try:
+        with running(agg) as client:
+            _, headers, _ = client.get("/feeds/all.rss")
+            assert "max-age=900" in headers["cache-control"]  # every source polls every 15m
+            status, _, body = client.get("/feeds/nothing.rss")
+            assert status == 404 and "tidak ada feed" in body.decode()
+            assert '<html lang="id">' in client.get("/status")[2].decode()
+
+            config = agg.config
+            faster = replace(config, settings=replace(config.settings, ui_language="en"),
+                             sources=tuple(replace(s, interval=600) for s in config.sources))
+            agg.reload(faster)
+            assert max_age(agg.config) == 600
+            status, _, body = client.get("/feeds/nothing.rss")
+            assert status == 404 and "no feed at" in body.decode()
+            assert '<html lang="en">' in client.get("/status")[2].decode()
+            # a search feed is made per request: it shows the new max-age at once (the
+            # documents' prepared responses take it at the next render)
+            _, headers, _ = client.get("/feeds/search.rss?q=banjir")
+            assert "max-age=600" in headers["cache-control"]
+    finally:
+        agg.close()

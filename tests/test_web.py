@@ -201,7 +201,7 @@ def test_cache_control_follows_the_poll_interval(served: Served) -> None:
         config.close()
     assert seconds == 15 * 60  # every source polls every 15m (tests/portal.py)
     _, headers, _ = served.request("GET", "/feeds/all.rss")
-    assert "max-age=" in headers["cache-control"]
+    assert f"max-age={seconds}" in headers["cache-control"]
 
 
 def test_last_modified_is_when_the_bytes_changed() -> None:
