@@ -122,7 +122,8 @@ class Metrics:
         self._lock = threading.Lock()
         self.fetches = Counter("aggregator_fetches_total",
                                "Fetch attempts by outcome (new, updated, unchanged, "
-                               "not_modified, error, ...).")
+                               "not_modified, error, ...; skipped: not made, the source's "
+                               "host asked us to wait).")
         self.fetch_duration = Histogram("aggregator_fetch_duration_seconds",
                                         "Duration of one fetch attempt, parse included.",
                                         FETCH_BUCKETS)
@@ -136,7 +137,8 @@ class Metrics:
         with self._lock:
             for r in reports:
                 self.fetches.inc((("outcome", r.outcome),))
-                self.fetch_duration.observe(max(r.duration, 0.0))
+                if r.outcome != "skipped":  # not fetched: its host asked us to wait
+                    self.fetch_duration.observe(max(r.duration, 0.0))
                 if r.new:
                     self.items.inc((("kind", "new"),), r.new)
                 if r.updated:

@@ -82,17 +82,18 @@ def test_exposition_writer() -> None:
     m = Metrics()
     m.record_reports([SourceReport("a", "new", new=3, duration=0.2),
                       SourceReport("b", "error", error="500", duration=70.0),
-                      SourceReport("a", "updated", updated=2, duration=0.05)])
+                      SourceReport("a", "updated", updated=2, duration=0.05),
+                      SourceReport("c", "skipped", warnings=("host paused",))])
     m.observe_render(0.3)
     text = m.exposition([Gauge("x_seconds", 'has "quotes" and \\ in help',
                                [((("source", 'we"ird\\id\n'),), 1.5)])])
     families = parse_exposition(text)
     assert families["aggregator_fetches_total"]["type"] == "counter"
     outcomes = {s[1]["outcome"]: s[2] for s in families["aggregator_fetches_total"]["samples"]}
-    assert outcomes == {"new": 1, "error": 1, "updated": 1}
+    assert outcomes == {"new": 1, "error": 1, "updated": 1, "skipped": 1}
     count, total = check_histogram(families["aggregator_fetch_duration_seconds"],
                                    "aggregator_fetch_duration_seconds")
-    assert (count, round(total, 2)) == (3, 70.25)
+    assert (count, round(total, 2)) == (3, 70.25)  # a skipped source was not fetched
     buckets = {s[1]["le"]: s[2] for s in families["aggregator_fetch_duration_seconds"]["samples"]
                if s[0].endswith("_bucket")}
     assert (buckets["0.05"], buckets["0.25"], buckets["60"], buckets["+Inf"]) == (1, 2, 2, 3)
