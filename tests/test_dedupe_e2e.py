@@ -184,6 +184,12 @@ def test_one_story_in_combined_feeds_every_item_in_agency_feeds(portal: Portal,
     assert item["_aggregator"]["also_published_by"] == [
         {"agency": "Dinas Kesehatan DKI", "url": A2.link},
         {"agency": "Sudin Kominfotik Jakarta Pusat", "url": A3.link}]
+    # and, as in RSS and Atom, in the HTML a reader shows
+    assert "Juga dipublikasikan oleh" in item["content_html"]
+    assert f'href="{A2.link}"' in item["content_html"]
+    [own] = [i for i in json.loads((tmp_path / "public" / "feeds" / "agency" / "dinkes-dki.json")
+             .read_text())["items"] if "Vaksinasi" in i["title"]]
+    assert "Juga dipublikasikan" not in own.get("content_html", "")  # an agency's own item
     assert titles.count("Jadwal SIM Keliling Jakarta Hari Ini") == 2
     region = feed(tmp_path, "feeds/region/dki-jakarta.rss")
     assert sum("Vaksinasi" in e.title for e in region.entries) == 1

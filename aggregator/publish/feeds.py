@@ -8,8 +8,7 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from aggregator.publish.labels import labels
-from aggregator.publish.model import NAMESPACE, Entry, FeedDoc, categories
+from aggregator.publish.model import NAMESPACE, FeedDoc, also_html, categories, escape_html
 
 _DC = "http://purl.org/dc/elements/1.1/"
 _MEDIA = "http://search.yahoo.com/mrss/"  # Media RSS: the lead image for readers that show it
@@ -138,7 +137,7 @@ def _generator(doc: FeedDoc, ext: str) -> FeedGenerator:
         if e.content:
             fe.content(e.content, type="CDATA" if ext == "rss" else "html")
         elif not summary and not e.link:
-            fe.content(_escape(e.title), type="html")
+            fe.content(escape_html(e.title), type="html")
         for term in categories(e):
             fe.category(term=term, label=term)
         if ext == "rss":  # Atom: written whole by the extension
@@ -158,21 +157,6 @@ def _generator(doc: FeedDoc, ext: str) -> FeedGenerator:
             "source_is_feed": e.source_is_feed,
         }
     return fg
-
-
-def also_html(e: Entry, ui_language: str) -> str:
-    """The "also published by" line appended to a story's summary, with links to the copies."""
-    if not e.also_published_by:
-        return ""
-    also = ", ".join(
-        f'<a href="{_escape(link)}">{_escape(name)}</a>' if link else _escape(name)
-        for name, link in zip(e.also_published_by, e.also_links, strict=True))
-    return f"<p><em>{labels(ui_language).also_published_by}: {also}</em></p>"
-
-
-def _escape(text: str) -> str:
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;"))
 
 
 def render_rss(doc: FeedDoc) -> bytes:

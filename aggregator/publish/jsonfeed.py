@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aggregator.publish.model import NAMESPACE, FeedDoc, categories
+from aggregator.publish.model import NAMESPACE, FeedDoc, also_html, categories
 
 
 def render_json(doc: FeedDoc) -> bytes:
@@ -29,8 +29,9 @@ def render_json(doc: FeedDoc) -> bytes:
         }
         if e.link:
             item["url"] = e.link
-        if e.content or e.summary:
-            item["content_html"] = e.content or e.summary
+        html = (e.content or e.summary) + also_html(e, doc.ui_language)
+        if html:
+            item["content_html"] = html
         if e.summary_text:
             item["summary"] = e.summary_text  # plain text, as JSON Feed asks
         if e.author:

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from aggregator.publish.labels import labels
+
 NAMESPACE = "urn:x-aggregator:ns:1.0"  # our own elements (views, agency, ...); see README
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -38,6 +40,22 @@ class Entry:
     summary_text: str = ""  # the summary as plain text (JSON Feed `summary`)
     source_is_feed: bool = True  # source_url is a feed (else an HTML listing page)
     region_slug: str = ""
+
+
+def also_html(e: Entry, ui_language: str) -> str:
+    """The "also published by" line appended to a story's summary (RSS, Atom) or content
+    (JSON Feed), with links to the copies."""
+    if not e.also_published_by:
+        return ""
+    also = ", ".join(
+        f'<a href="{escape_html(link)}">{escape_html(name)}</a>' if link else escape_html(name)
+        for name, link in zip(e.also_published_by, e.also_links, strict=True))
+    return f"<p><em>{labels(ui_language).also_published_by}: {also}</em></p>"
+
+
+def escape_html(text: str) -> str:
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
 
 
 def categories(e: Entry) -> list[str]:
