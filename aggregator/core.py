@@ -184,7 +184,8 @@ class Aggregator:
         out = out_dir or self.config.settings.output_dir
         # two exports into one folder at once (a manual publish during a cron run) would
         # race on its manifest: the second waits for the first
-        with RunLock(Path(out) / OUTPUT_LOCK, wait=PUBLISH_WAIT, holder="another publish"):
+        with RunLock(Path(out) / OUTPUT_LOCK, wait=PUBLISH_WAIT, holder="another publish",
+                     note_pid=False):
             if self.renderer is None:  # a new process (cron): reuse the last export's renders
                 self.renderer = FeedRenderer(DiskRenders(out))
             report = write_static(self.render(), out)

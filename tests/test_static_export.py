@@ -169,6 +169,10 @@ def test_a_lock_held_too_long_is_reported(tmp_path: Path) -> None:
         pass
     assert "another publish holds" in str(caught.value)
     assert f"pid {os.getpid()}" in str(caught.value) and "after waiting 0.2 s" in str(caught.value)
+    with RunLock(path, note_pid=False), pytest.raises(AggregatorError) as caught, \
+            RunLock(path, wait=0.1):
+        pass
+    assert "pid" not in str(caught.value)  # a holder that does not note its pid
     with RunLock(path, wait=0.2):  # free again
         pass
 
