@@ -4,7 +4,8 @@ decides (README, "Deduplication").
 An item joins a story when a stored item of another source
 1. has the same canonical link (always), or
 2. has the same normalized title within `title_window_hours`, and their texts agree when both
-   have text (a recurring title such as "Jadwal SIM Keliling" is a new event every day), or
+   have text (a recurring title such as "Jadwal SIM Keliling" is a new event every day; when
+   one side has no text, such a schedule title must be within `SCHEDULE_HOURS`), or
 3. is a near duplicate within `window_hours`: similar text (word-pair overlap) with a similar
    title, or, when one side has no text, a nearly identical title.
 Whatever the tier, places, dates and numbers named by both must agree: "Kebakaran di Tambora"
@@ -560,6 +561,13 @@ def _cover(a: Fingerprint, b: Fingerprint) -> float:
     return len(x.title_words & y.all_words) / len(x.title_words)
 
 
+# A title naming a schedule or a list of places ("Jadwal SIM Keliling", "Lokasi Layanan
+# Samsat Keliling") is used again for each day's event. When one side has no text, nothing
+# can tell one day's listing from the next, so such copies must be published close together.
+SCHEDULE_TITLE_WORDS = frozenset({"jadwal", "lokas", "keliling"})  # stemmed, as in titles
+SCHEDULE_HOURS = 12.0
+
+
 def compare(a: Probe, b: Probe, settings: DedupeSettings) -> Verdict:
     """Do two items of different sources report the same story? (README, "Deduplication")
     The cheap similarity comes first; facts are checked only for a pair that would group."""
@@ -590,6 +598,9 @@ def compare(a: Probe, b: Probe, settings: DedupeSettings) -> Verdict:
         return verdict(True, how)
     if hours > settings.title_window_hours:
         return verdict(False, "window")
+    if hours >= SCHEDULE_HOURS and SCHEDULE_TITLE_WORDS & a.fp.title_words \
+            & b.fp.title_words:
+        return verdict(False, "recurring")
     if a.fp.has_text or b.fp.has_text:
         # a listing's title against an article: its words are all in the article
         alike = _cover(a.fp, b.fp) >= settings.title_cover

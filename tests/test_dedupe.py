@@ -99,6 +99,25 @@ def test_recurring_title_with_different_text_is_two_stories() -> None:
     assert not v.same, v
 
 
+def test_a_schedule_listing_without_text_is_only_a_copy_when_published_close_by() -> None:
+    """A schedule title ("Jadwal", "Lokasi", "Keliling") is reused for each day's event; a
+    listing with no text cannot tell the days apart, so a day later it is another event,
+    while a copy a few hours later is still the same story. Other titles are not affected."""
+    text = ("Unit SIM keliling Polres Bogor hari ini melayani perpanjangan SIM A dan C di "
+            "halaman Kantor Kecamatan Cibinong dan di depan Pasar Citeureup mulai pukul 08.00 "
+            "hingga 12.00 WIB. Pemohon membawa KTP asli dan SIM lama yang masih berlaku.")
+    title = "Lokasi SIM Keliling Kabupaten Bogor"
+    article = probe(title, text)
+    next_day = dedupe.compare(article, probe(title, "", "b", 24), S)
+    assert not next_day.same and next_day.method == "recurring", next_day
+    assert dedupe.compare(article, probe(title, "", "b", 3), S).same
+    other = "Pemkab Bogor Resmikan Jembatan Cibinong"
+    bridge = ("Bupati Bogor meresmikan jembatan baru di Kecamatan Cibinong yang menghubungkan "
+              "dua desa. Jembatan sepanjang 40 meter itu dibangun dengan anggaran daerah dan "
+              "bisa dilalui kendaraan roda empat mulai hari ini.")
+    assert dedupe.compare(probe(other, bridge), probe(other, "", "b", 24), S).same
+
+
 _title = st.lists(st.sampled_from(WORDS), min_size=3, max_size=9).map(" ".join)
 _text = st.lists(st.sampled_from(WORDS), min_size=0, max_size=80).map(" ".join)
 
