@@ -184,3 +184,47 @@ def test_a_group_is_checkpointed_off_the_writing_thread(tmp_path: Path) -> None:
     assert busy == 0 and log_frames == done_frames
     assert other.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 5
     other.close()
+
+
+def test_a_new_process_reads_kept_fingerprints_instead_of_computing_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recent items' fingerprints are kept in the database: a fresh store (a cron run)
+    compares a new item with a stored one without fingerprinting its text again, and decides
+    as before. When a day leaves the recent table its fingerprints go too, and an item of that
+    day is then fingerprinted from its text."""
+    path = tmp_path / "a.db"
+    store = Store(path)
+    store.ingest("s1", [(item("s1", "https://a/1", "Kebakaran Rumah di Tambora", TEXT, T0),
+                         "x", 1)], T0)
+    kept = store.db.conn.execute("SELECT item_id, day FROM dedupe_fingerprints").fetchall()
+    assert [day for _, day in kept] == [TODAY]
+    store.close()
+
+    computed: list[str] = []
+    real = dedupe.item_fingerprint
+
+    def counting(title: str, summary: str, content: str) -> dedupe.Fingerprint:
+        computed.append(title)
+        return real(title, summary, content)
+
+    monkeypatch.setattr(dedupe, "item_fingerprint", counting)
+    store = Store(path)
+    store.ingest("s2", [(item("s2", "https://b/1", "Rumah Terbakar di Tambora", TEXT,
+                              T0 + timedelta(hours=3)), "y", 1)], T0 + timedelta(hours=3))
+    assert computed == ["Rumah Terbakar di Tambora"]  # its own only, not the stored one's
+    assert story(store, "https://a/1") == story(store, "https://b/1")
+
+    later = T0 + timedelta(days=20)  # the first day leaves the recent table
+    store.ingest("s3", [(item("s3", "https://c/1", "Rapat Paripurna DPRD", TEXT[:80], later),
+                         "z", 1)], later)
+    days = {day for (day,) in store.db.conn.execute("SELECT day FROM dedupe_fingerprints")}
+    assert TODAY not in days and day_number(later) in days
+    store.close()
+
+    computed.clear()
+    store = Store(path)  # a back-catalogue copy of the first item: fingerprinted from text
+    store.ingest("s4", [(item("s4", "https://d/1", "Kebakaran Rumah di Tambora", TEXT,
+                              T0 + timedelta(hours=5)), "w", 1)], later)
+    assert computed.count("Kebakaran Rumah di Tambora") == 2  # its own; a/1 from its text
+    assert story(store, "https://a/1") == story(store, "https://d/1")
+    store.close()

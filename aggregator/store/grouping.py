@@ -116,8 +116,15 @@ class Grouper:
             self._fps.popitem(last=False)
 
     def _fingerprints(self, ids: Sequence[int]) -> dict[int, dedupe.Fingerprint]:
+        """From memory, else as kept in the database (recent items), else computed from the
+        stored text."""
         found = {i: fp for i in ids if (fp := self._fps.get(i)) is not None}
         missing = [i for i in ids if i not in found]
+        if missing:
+            for item_id, data in self.index.fingerprints(missing).items():
+                found[item_id] = fp = dedupe.unpack(data)
+                self.remember(item_id, fp)
+            missing = [i for i in missing if i not in found]
         for chunk in chunks(missing, 500):
             marks = ",".join("?" * len(chunk))
             for item_id, title, summary, content in self.conn.execute(

@@ -11,6 +11,11 @@ Keys live in two tables, so that filing a new item writes few database pages:
 One key-ordered table of every day would put each new key on a page of its own: about 17 page
 writes per item at a million items, which made the commit the largest cost of ingesting.
 
+The recent days' fingerprints (`dedupe.pack`, about 3 KB each) are kept in
+`dedupe_fingerprints` and leave with their day: a new process (each cron run) holds none in
+memory, and computing a stored candidate's fingerprint again from its text cost about a
+quarter of ingesting (instructions under valgrind, 100k stored items).
+
 Word counts are added up in memory and written every `WordCounts.FLUSH_ITEMS` items (and when
 the store closes): each update would dirty a page of the vocabulary per word. Counts once read
 are remembered. Both make the counts approximate, which is all ranking words needs: a count
@@ -51,6 +56,7 @@ class KeyIndex:
             "INSERT OR IGNORE INTO dedupe_keys_old (day, key, item_id) SELECT day, key, item_id "
             "FROM dedupe_keys WHERE day < ? ORDER BY day, key, item_id", (new,))
         self.conn.execute("DELETE FROM dedupe_keys WHERE day < ?", (new,))
+        self.conn.execute("DELETE FROM dedupe_fingerprints WHERE day < ?", (new,))
         self.conn.execute("INSERT OR REPLACE INTO store_meta (name, value) "
                           "VALUES ('dedupe_horizon', ?)", (str(new),))
 
@@ -69,6 +75,25 @@ class KeyIndex:
     def remove(self, item_id: int) -> None:
         self.conn.execute("DELETE FROM dedupe_keys WHERE item_id=?", (item_id,))
         self.conn.execute("DELETE FROM dedupe_keys_old WHERE item_id=?", (item_id,))
+        self.conn.execute("DELETE FROM dedupe_fingerprints WHERE item_id=?", (item_id,))
+
+    def keep_fingerprints(self, rows: Sequence[tuple[int, int, bytes]]) -> None:
+        """(item id, day, `dedupe.pack`) of new items; only the recent days' are kept (an
+        older item is rarely a candidate, and is fingerprinted from its text when it is)."""
+        horizon = self.horizon()
+        recent = [r for r in rows if r[1] >= horizon]
+        if recent:
+            self.conn.executemany("INSERT OR REPLACE INTO dedupe_fingerprints (item_id, day, "
+                                  "data) VALUES (?, ?, ?)", recent)
+
+    def fingerprints(self, ids: Sequence[int]) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        for chunk in chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            found.update(self.conn.execute(
+                f"SELECT item_id, data FROM dedupe_fingerprints WHERE item_id IN ({marks})",
+                chunk))
+        return found
 
     def lookup(self, keys: Iterable[int], first: int, last: int
                ) -> dict[int, list[tuple[int, int]]]:

@@ -97,7 +97,8 @@ def prune_items(store: Store, horizon: datetime, now: datetime,
         with store.transaction():
             conn.executemany("INSERT OR IGNORE INTO pruned_items (scope, key, pruned_at) "
                              "VALUES (?, ?, ?)", [(r["scope"], r["key"], at) for r in rows])
-            for table in ("view_samples", "story_links", "dedupe_keys", "dedupe_keys_old"):
+            for table in ("view_samples", "story_links", "dedupe_keys", "dedupe_keys_old",
+                          "dedupe_fingerprints"):
                 conn.execute(f"DELETE FROM {table} WHERE item_id IN ({marks})", ids)
             conn.execute(f"DELETE FROM items WHERE id IN ({marks})", ids)
             conn.executemany("UPDATE sources SET item_count=MAX(item_count-?, 0) WHERE id=?",

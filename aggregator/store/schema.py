@@ -202,4 +202,14 @@ CREATE TABLE pruned_items (
     PRIMARY KEY (scope, key)
 ) WITHOUT ROWID;
 """),
+    (6, """
+-- the fingerprints (dedupe.pack) of the recent days' items (store/index.py), so that a new
+-- process compares new items with stored ones without computing theirs again from the text
+CREATE TABLE dedupe_fingerprints (
+    item_id INTEGER PRIMARY KEY,
+    day INTEGER NOT NULL,  -- as in dedupe_keys: the item's published day
+    data BLOB NOT NULL
+);
+CREATE INDEX dedupe_fingerprints_day ON dedupe_fingerprints (day);
+"""),
 ]
