@@ -15,6 +15,7 @@ Event the test opens) so that a test can hold a poll in flight deterministically
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -325,6 +326,26 @@ def run_cli(*args: str, config: Path | None = None,
         argv += ["--config", str(config)]
     return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=timeout,
                           env=cli_env(), cwd=config.parent if config else ROOT, check=False)
+
+
+def start_serve(config: Path, port: int, logs: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """`aggregator serve` as a process on 127.0.0.1:`port`, its output appended to `logs`."""
+    with logs.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "--config", str(config), "serve",
+             "--host", "127.0.0.1", "--port", str(port), *extra],
+            stdout=out, stderr=subprocess.STDOUT, env=cli_env(), cwd=config.parent)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, as a service manager stops it; SIGKILL if it has not exited in 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def invoke(*args: str, config: Path | None = None) -> Result:

@@ -27,6 +27,8 @@ from tests.portal import (
     Src,
     cli_env,
     database,
+    start_serve,
+    stop,
     write_config,
 )
 from tests.test_serve_process import free_port, get, wait_for
@@ -81,14 +83,6 @@ def _count(db: Path) -> int:
         conn.close()
 
 
-def _serve(config: Path, port: int, logs: Path) -> subprocess.Popen[bytes]:
-    with logs.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "aggregator", "--config", str(config), "serve",
-             "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=cli_env(), cwd=config.parent)
-
-
 def test_sigkill_mid_poll_loses_and_duplicates_nothing(portal: Portal, tmp_path: Path) -> None:
     rng = random.Random(6)
     agencies = list(AGENCIES)
@@ -104,7 +98,7 @@ def test_sigkill_mid_poll_loses_and_duplicates_nothing(portal: Portal, tmp_path:
     logs = tmp_path / "serve.log"
     port = free_port()
 
-    proc = _serve(config, port, logs)
+    proc = start_serve(config, port, logs)
     try:
         deadline = time.monotonic() + 120
         wait_for("a commit in the middle of the poll",
@@ -125,7 +119,7 @@ def test_sigkill_mid_poll_loses_and_duplicates_nothing(portal: Portal, tmp_path:
     for s in slow:  # the restarted service finds them answering
         portal.routes[s.path] = Route(bodies[s.id])
     total = FAST * PER_FAST + len(slow) * PER_SLOW
-    proc = _serve(config, port, logs)
+    proc = start_serve(config, port, logs)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -145,12 +139,7 @@ def test_sigkill_mid_poll_loses_and_duplicates_nothing(portal: Portal, tmp_path:
                 problems = check_document(body, f"{BASE_URL}{path}.{ext}")
                 assert not problems, (path, ext, problems)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
 
     after = _rows(db)
     assert len(after) == total

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 
 from aggregator.metrics import Gauge, Metrics
 from aggregator.types import SourceReport
-from tests.portal import Portal, Route, Src, cli_env, fixture_feed, write_config
+from tests.portal import Portal, Route, Src, fixture_feed, start_serve, write_config
 from tests.test_serve_process import free_port, get, wait_for
 
 pytestmark = pytest.mark.slow
@@ -110,11 +108,7 @@ def test_metrics_of_a_real_serve_after_a_poll(portal: Portal, tmp_path: Path) ->
     config = write_config(tmp_path, portal, sources)
     port = free_port()
     logs = tmp_path / "serve.log"
-    with logs.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "aggregator", "--config", str(config), "serve",
-             "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=cli_env(), cwd=config.parent)
+    proc = start_serve(config, port, logs)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

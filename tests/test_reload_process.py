@@ -10,7 +10,6 @@ import json
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,16 @@ from typing import Any
 import feedparser
 import pytest
 
-from tests.portal import Portal, Route, Src, cli_env, database, fixture_feed, write_config
+from tests.portal import (
+    Portal,
+    Route,
+    Src,
+    database,
+    fixture_feed,
+    start_serve,
+    stop,
+    write_config,
+)
 from tests.test_serve_process import free_port, get, wait_for
 
 pytestmark = pytest.mark.slow
@@ -70,24 +78,14 @@ def served(portal: Portal, tmp_path: Path) -> Iterator[Served]:
     config = write_config(tmp_path, portal, [DKI])
     port = free_port()
     logs = tmp_path / "serve.log"
-    with logs.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "aggregator", "--config", str(config), "serve",
-             "--host", "127.0.0.1", "--port", str(port), "--tick", "0.5"],
-            stdout=out, stderr=subprocess.STDOUT, env=cli_env(), cwd=config.parent)
+    proc = start_serve(config, port, logs, "--tick", "0.5")
     try:
         s = Served(proc, f"http://127.0.0.1:{port}", config, logs)
         s.wait("the first poll", lambda: True if s.sources().get("dki-rss", {}).get(
             "item_count") == 3 else None)
         yield s
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop(proc)
 
 
 def test_valid_then_invalid_then_valid_edits(served: Served, portal: Portal,

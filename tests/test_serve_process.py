@@ -8,7 +8,6 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -28,9 +27,9 @@ from tests.portal import (
     Portal,
     Route,
     Src,
-    cli_env,
     fixture_feed,
     run_cli,
+    start_serve,
     write_config,
 )
 
@@ -85,11 +84,7 @@ def served(portal: Portal, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[by
     config = write_config(tmp_path, portal, SOURCES)
     port = free_port()
     logs = tmp_path / "serve.log"
-    with logs.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "aggregator", "--config", str(config), "serve",
-             "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=cli_env(), cwd=config.parent)
+    proc = start_serve(config, port, logs)
     try:
         yield proc, f"http://127.0.0.1:{port}", config, logs
     finally:
