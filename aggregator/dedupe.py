@@ -23,6 +23,7 @@ import html
 import itertools
 import marshal
 import re
+import sys
 import unicodedata
 import zlib
 from array import array
@@ -357,6 +358,11 @@ def compact(fp: Fingerprint) -> Fingerprint:
 def item_fingerprint(title: str, summary: str, content: str) -> Fingerprint:
     """The fingerprint of a stored or parsed item (HTML content, else its summary)."""
     return fingerprint(title, html_text(content or summary))
+
+
+# Bump when `fingerprint` or `pack` change what they make: fingerprints kept in the database
+# (store/index.py) by another version are then dropped instead of being compared with.
+PACK_VERSION = f"1/py{sys.version_info[0]}.{sys.version_info[1]}"  # marshal's format too
 
 
 def pack(fp: Fingerprint) -> bytes:

@@ -228,3 +228,29 @@ def test_a_new_process_reads_kept_fingerprints_instead_of_computing_them(
     assert computed.count("Kebakaran Rumah di Tambora") == 2  # its own; a/1 from its text
     assert story(store, "https://a/1") == story(store, "https://d/1")
     store.close()
+
+
+def test_kept_fingerprints_of_another_version_are_dropped(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """A new release (or Python) that packs fingerprints differently does not read the old
+    ones: opening the store drops them, and an unreadable row is fingerprinted from text."""
+    path = tmp_path / "a.db"
+    store = Store(path)
+    store.ingest("s1", [(item("s1", "https://a/1", "Kebakaran Rumah di Tambora", TEXT, T0),
+                         "x", 1)], T0)
+    store.close()
+    monkeypatch.setattr(dedupe, "PACK_VERSION", "2/py3.99")
+    store = Store(path)
+    assert store.db.conn.execute("SELECT COUNT(*) FROM dedupe_fingerprints").fetchone()[0] == 0
+    store.ingest("s2", [(item("s2", "https://b/1", "Rumah Terbakar di Tambora", TEXT,
+                              T0 + timedelta(hours=3)), "y", 1)], T0 + timedelta(hours=3))
+    assert story(store, "https://a/1") == story(store, "https://b/1")  # from a/1's text
+    with store.transaction():  # a row that cannot be read back
+        store.db.conn.execute("UPDATE dedupe_fingerprints SET data=x'00'")
+    store.close()
+    store = Store(path)
+    store.ingest("s3", [(item("s3", "https://c/1", "Kebakaran di Tambora, Rumah Terbakar",
+                              TEXT, T0 + timedelta(hours=4)), "z", 1)], T0 + timedelta(hours=4))
+    assert story(store, "https://c/1") == story(store, "https://a/1")
+    store.close()

@@ -87,6 +87,8 @@ class Store:
             self.db = sqlite_utils.Database(conn)
             self._migrate()
             self.grouper = grouping.Grouper(conn)
+            with self.db.atomic():
+                self.grouper.index.check_fingerprints()
             self._grouping = False
             self._group_items = 0
             self._checkpointer: Checkpointer | None = None

@@ -122,7 +122,10 @@ class Grouper:
         missing = [i for i in ids if i not in found]
         if missing:
             for item_id, data in self.index.fingerprints(missing).items():
-                found[item_id] = fp = dedupe.unpack(data)
+                try:
+                    found[item_id] = fp = dedupe.unpack(data)
+                except (ValueError, TypeError, EOFError):  # unreadable: made from the text
+                    continue
                 self.remember(item_id, fp)
             missing = [i for i in missing if i not in found]
         for chunk in chunks(missing, 500):

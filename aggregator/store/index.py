@@ -77,6 +77,16 @@ class KeyIndex:
         self.conn.execute("DELETE FROM dedupe_keys_old WHERE item_id=?", (item_id,))
         self.conn.execute("DELETE FROM dedupe_fingerprints WHERE item_id=?", (item_id,))
 
+    def check_fingerprints(self) -> None:
+        """Drop kept fingerprints made by another `dedupe.PACK_VERSION` (a new release, or
+        another Python): they would be read as the wrong thing. Call in a transaction."""
+        row = self.conn.execute(
+            "SELECT value FROM store_meta WHERE name='fingerprint_version'").fetchone()
+        if row is None or row[0] != dedupe.PACK_VERSION:
+            self.conn.execute("DELETE FROM dedupe_fingerprints")
+            self.conn.execute("INSERT OR REPLACE INTO store_meta (name, value) "
+                              "VALUES ('fingerprint_version', ?)", (dedupe.PACK_VERSION,))
+
     def keep_fingerprints(self, rows: Sequence[tuple[int, int, bytes]]) -> None:
         """(item id, day, `dedupe.pack`) of new items; only the recent days' are kept (an
         older item is rarely a candidate, and is fingerprinted from its text when it is)."""
