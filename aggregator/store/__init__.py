@@ -478,11 +478,10 @@ class Store:
             if src not in plan.new_stories:
                 self._merge_story(src, dst, reason, at)
         days = [grouping.day_number(item.published) for item in items]
-        self.grouper.index.file([(k, days[n], item_ids[n])
-                                 for n in range(len(items)) for k in keys[n]])
-        self.grouper.index.keep_fingerprints([
-            (item_ids[n], days[n], packed.get(item.key) or dedupe.pack(fps[n]))
-            for n, item in enumerate(items)])
+        self.grouper.index.file(
+            [(k, days[n], item_ids[n]) for n in range(len(items)) for k in keys[n]],
+            [(item_ids[n], days[n], packed.get(item.key) or dedupe.pack(fps[n]))
+             for n, item in enumerate(items)])
         conn.executemany(
             "INSERT OR REPLACE INTO story_links (item_id, method, matched_item, details, at) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -518,8 +517,8 @@ class Store:
         self.grouper.index.remove(item_id)
         frequency = self.grouper.words.get(fp.key_words)
         self.grouper.index.file([(k, day, item_id)
-                                 for k in dedupe.index_keys(fp, frequency).filing])
-        self.grouper.index.keep_fingerprints([(item_id, day, dedupe.pack(fp))])
+                                 for k in dedupe.index_keys(fp, frequency).filing],
+                                [(item_id, day, dedupe.pack(fp))])
         execute("UPDATE items SET indexed=1 WHERE id=?", (item_id,))
 
     def index_backlog(self, batch: int = 2000) -> int:

@@ -60,8 +60,16 @@ class KeyIndex:
         self.conn.execute("INSERT OR REPLACE INTO store_meta (name, value) "
                           "VALUES ('dedupe_horizon', ?)", (str(new),))
 
-    def file(self, rows: Sequence[Row]) -> None:
+    def file(self, rows: Sequence[Row],
+             fingerprints: Sequence[tuple[int, int, bytes]] = ()) -> None:
+        """File index rows, and keep the fingerprints ((item id, day, `dedupe.pack`)) of the
+        recent days' items (an older item is rarely a candidate, and is fingerprinted from its
+        text when it is)."""
         horizon = self.horizon()
+        kept = [f for f in fingerprints if f[1] >= horizon]
+        if kept:
+            self.conn.executemany("INSERT OR REPLACE INTO dedupe_fingerprints (item_id, day, "
+                                  "data) VALUES (?, ?, ?)", kept)
         recent = sorted(r for r in rows if r[1] >= horizon)
         old = sorted((day, key, item) for key, day, item in rows if day < horizon)
         if recent:
@@ -86,15 +94,6 @@ class KeyIndex:
             self.conn.execute("DELETE FROM dedupe_fingerprints")
             self.conn.execute("INSERT OR REPLACE INTO store_meta (name, value) "
                               "VALUES ('fingerprint_version', ?)", (dedupe.PACK_VERSION,))
-
-    def keep_fingerprints(self, rows: Sequence[tuple[int, int, bytes]]) -> None:
-        """(item id, day, `dedupe.pack`) of new items; only the recent days' are kept (an
-        older item is rarely a candidate, and is fingerprinted from its text when it is)."""
-        horizon = self.horizon()
-        recent = [r for r in rows if r[1] >= horizon]
-        if recent:
-            self.conn.executemany("INSERT OR REPLACE INTO dedupe_fingerprints (item_id, day, "
-                                  "data) VALUES (?, ?, ?)", recent)
 
     def fingerprints(self, ids: Sequence[int]) -> dict[int, bytes]:
         found: dict[int, bytes] = {}
