@@ -1,11 +1,16 @@
-"""Full-text search in the store (store/search.py, migration 3): the query a visitor's words
-become, and the FTS5 index kept in step with the items by triggers, in real SQLite files."""
+"""Full-text search in the store (store/search.py, migrations 3 and 8): the query a visitor's
+words become, and the FTS5 index kept in step with the items by triggers and a bulk insert
+before each commit, in real SQLite files."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from aggregator.errors import StoreError
 from aggregator.normalize.keys import content_hash
 from aggregator.store import Store
 from aggregator.store.search import fts_query
@@ -66,13 +71,54 @@ def test_items_stored_before_the_search_index_are_found(tmp_path: Path) -> None:
     store.ingest("s1", [(item("s1", "https://a/1", "Banjir Rob di Muara Angke", ""), "dki",
                          1)], T0)
     conn = store.db.conn
-    for name in ("items_fts_insert", "items_fts_delete", "items_fts_update"):
+    for name in ("items_search_pending", "items_search_pending_delete", "items_fts_delete",
+                 "items_fts_update"):
         conn.execute(f"DROP TRIGGER {name}")
     conn.execute("DROP TABLE items_fts")
-    conn.execute("DELETE FROM schema_migrations WHERE version = 3")
+    conn.execute("DROP TABLE search_pending")
+    conn.execute("DELETE FROM schema_migrations WHERE version IN (3, 8)")
     store.close()
     store = Store(path)
     assert found(store, "angke") == ["https://a/1"]
     # raises (SQLITE_CORRUPT_VTAB) when the index and the items disagree
     store.db.conn.execute("INSERT INTO items_fts (items_fts) VALUES ('integrity-check')")
+    store.close()
+
+
+def test_a_group_indexes_its_items_when_it_commits(tmp_path: Path) -> None:
+    """Within a group (a poll) new items enter the search index in bulk just before each
+    commit (migration 8). An item edited before that, or rolled back, leaves the index
+    consistent with the items, and other connections never see an item unsearchable."""
+    path = tmp_path / "a.db"
+    store = Store(path)
+    other = sqlite3.connect(path)
+
+    def pending() -> int:
+        return int(store.db.conn.execute("SELECT COUNT(*) FROM search_pending").fetchone()[0])
+
+    store.begin_group()
+    store.ingest("s1", [(item("s1", "https://a/1", "Banjir Rob di Muara Angke", ""), "dki",
+                         1)], T0)
+    store.ingest("s1", [(item("s1", "https://a/1", "Banjir Rob di Kamal Muara", ""), "dki",
+                         1)], T0)  # edited while it waits: indexed as it is at the commit
+    store.db.conn.execute("CREATE TEMP TRIGGER boom BEFORE INSERT ON items "
+                          "WHEN NEW.title = 'boom' BEGIN SELECT RAISE(ABORT, 'no'); END")
+    with pytest.raises(StoreError):
+        store.ingest("s1", [(item("s1", "https://a/2", "boom", "banjir"), "dki", 1)], T0)
+    assert pending() == 1
+    store.end_group()
+    assert pending() == 0
+    rows = other.execute("SELECT rowid FROM items_fts WHERE items_fts MATCH 'kamal'").fetchall()
+    assert rows == other.execute("SELECT id FROM items").fetchall()
+    assert found(store, "angke") == [] and found(store, "banjir") == ["https://a/1"]
+    # an edit once indexed goes through the update trigger, a delete through the delete one
+    store.ingest("s1", [(item("s1", "https://a/1", "Rob di Muara Angke", ""), "dki", 1)], T0)
+    assert found(store, "kamal") == [] and found(store, "angke") == ["https://a/1"]
+    with store.transaction():
+        store.db.conn.execute("DELETE FROM story_links")
+        store.db.conn.execute("DELETE FROM view_samples")
+        store.db.conn.execute("DELETE FROM items")
+    assert found(store, "angke") == []
+    store.db.conn.execute("INSERT INTO items_fts (items_fts) VALUES ('integrity-check')")
+    other.close()
     store.close()

@@ -1,7 +1,8 @@
-"""The dedupe index tables (store/index.py) and grouped commits, in real SQLite files: days
-move from the recent, key-ordered table to the old, day-ordered one; lookups see both; word
-counts are buffered and survive a close; a group's commits are visible to other connections
-only when made, and one failing write in a group loses nothing else."""
+"""The dedupe index (store/index.py) and grouped commits, in real SQLite files: the recent
+days are held in memory, every day in the table; lookups see both; other processes' writes and
+rollbacks are noticed; word counts are buffered and survive a close; a group's commits are
+visible to other connections only when made, and one failing write in a group loses nothing
+else."""
 
 from __future__ import annotations
 
@@ -28,41 +29,70 @@ TEXT = ("Petugas Suku Dinas Penanggulangan Kebakaran Jakarta Barat memadamkan ke
         "korban jiwa; kebakaran diduga akibat korsleting listrik di lantai dua rumah itu.")
 
 
-def tables(store: Store) -> tuple[set[tuple[int, int, int]], set[tuple[int, int, int]]]:
-    conn = store.db.conn
-    return (set(conn.execute("SELECT key, day, item_id FROM dedupe_keys")),
-            set(conn.execute("SELECT key, day, item_id FROM dedupe_keys_old")))
+def rows_in(store: Store) -> set[tuple[int, int, int]]:
+    return set(store.db.conn.execute("SELECT key, day, item_id FROM dedupe_keys"))
 
 
-def test_days_leave_the_recent_table_and_are_still_found(tmp_path: Path) -> None:
+def test_days_leave_memory_and_are_still_found(tmp_path: Path) -> None:
     store = Store(tmp_path / "a.db")
     index = KeyIndex(store.db.conn)
     rows = [(7, TODAY - d, 100 + d) for d in range(15)] + [(8, TODAY, 1)]
     with store.transaction():
         index.file(rows)
-    assert tables(store) == (set(rows), set())  # no horizon yet: everything is recent
+    assert rows_in(store) == set(rows)  # every row is in the table
+    assert index.held() == {r[2]: r[1] for r in rows}  # no horizon yet: all held in memory
     with store.transaction():
         index.advance(TODAY, window_hours=96)
     keep = 96 // 24 + 1 + RECENT_MARGIN_DAYS
     assert index.horizon() == TODAY - keep
-    recent, old = tables(store)
-    assert recent == {r for r in rows if r[1] >= TODAY - keep}
-    assert old == {r for r in rows if r[1] < TODAY - keep} and old
-    # a lookup across the horizon sees both tables, only within its days
+    assert rows_in(store) == set(rows)  # nothing moves in the table
+    assert index.held() == {r[2]: r[1] for r in rows if r[1] >= TODAY - keep}
+    # a lookup across the horizon sees memory and the table, only within its days, each
+    # part by (day, item)
     found = index.lookup([7, 8, 9], TODAY - 12, TODAY - 2)
-    assert sorted(found[7]) == sorted((TODAY - d, 100 + d) for d in range(2, 13))
+    assert found[7] == [(TODAY - d, 100 + d) for d in range(keep, 1, -1)] + \
+        [(TODAY - d, 100 + d) for d in range(12, keep, -1)]
     assert 8 not in found and 9 not in found
-    # an item dated before the horizon is filed in the old table directly, and removed from both
+    # an item dated before the horizon is filed in the table only; removed from both
     with store.transaction():
         index.file([(9, TODAY - 30, 5), (9, TODAY, 5)])
         assert index.lookup([9], TODAY - 31, TODAY) == {9: [(TODAY, 5), (TODAY - 30, 5)]}
         index.remove(5)
     assert index.lookup([9], TODAY - 31, TODAY) == {}
-    # advancing to the same day again moves nothing
+    assert 5 not in index.held()
+    # advancing to the same day again changes nothing
+    before = index.held()
     with store.transaction():
         index.advance(TODAY, window_hours=96)
-    assert tables(store) == (recent, old)
+    assert rows_in(store) == set(rows) and index.held() == before
     store.close()
+
+
+def test_memory_follows_other_processes_and_rollbacks(tmp_path: Path) -> None:
+    """Two stores on one file (serve and a cron run, or an admin's command): each sees what
+    the other filed, removed or moved, and a rolled-back write leaves nothing in memory."""
+    path = tmp_path / "a.db"
+    a, b = Store(path), Store(path)
+    ia, ib = a.grouper.index, b.grouper.index
+    with a.transaction():
+        ia.file([(7, TODAY, 1), (8, TODAY, 1)])
+    assert ib.lookup([7, 8], TODAY - 1, TODAY) == {7: [(TODAY, 1)], 8: [(TODAY, 1)]}
+    with b.transaction():
+        ib.file([(7, TODAY, 2)])
+        ib.remove(1)
+    assert ia.lookup([7, 8], TODAY - 1, TODAY) == {7: [(TODAY, 2)]}
+    with pytest.raises(StoreError, match="no such table"), a.transaction():
+        ia.file([(7, TODAY, 3)])
+        assert ia.lookup([7], TODAY, TODAY) == {7: [(TODAY, 2), (TODAY, 3)]}
+        a.db.conn.execute("INSERT INTO no_such_table VALUES (1)")
+    assert ia.lookup([7], TODAY, TODAY) == {7: [(TODAY, 2)]}  # read again after the rollback
+    later = TODAY + 20
+    with b.transaction():
+        ib.advance(later, window_hours=96)
+    assert ia.horizon() == ib.horizon() > TODAY and ia.held() == {}
+    assert ia.lookup([7], TODAY, TODAY) == {7: [(TODAY, 2)]}  # from the table
+    a.close()
+    b.close()
 
 
 def item(source: str, link: str, title: str, text: str, when: datetime) -> Item:
@@ -86,9 +116,11 @@ def test_copies_group_on_both_sides_of_the_horizon(tmp_path: Path) -> None:
                          "x", 1)], old)
     store.ingest("s1", [(item("s1", "https://a/new", "Kebakaran Rumah di Tambora", TEXT, T0),
                          "x", 1)], T0)  # moves the old days out of the recent table
-    assert KeyIndex(store.db.conn).horizon() > day_number(old)
-    recent, old_rows = tables(store)
-    assert old_rows and recent
+    index = store.grouper.index
+    assert index.horizon() > day_number(old)
+    held = index.held()
+    assert held and all(day >= index.horizon() for day in held.values())
+    assert {day for _, day, _ in rows_in(store)} == {day_number(old), TODAY}
     store.ingest("s2", [(item("s2", "https://b/old", "Rumah Terbakar di Tambora", TEXT,
                               old + timedelta(hours=20)), "y", 1)], T0)
     store.ingest("s2", [(item("s2", "https://b/new", "Rumah Terbakar di Tambora", TEXT,

@@ -89,6 +89,7 @@ class Store:
             self.grouper = grouping.Grouper(conn)
             with self.db.atomic():
                 self.grouper.index.check_fingerprints()
+                search.index_pending(conn)  # none, unless written by another program
             self._grouping = False
             self._group_items = 0
             self._checkpointer: Checkpointer | None = None
@@ -138,6 +139,7 @@ class Store:
         self._grouping = False
         try:
             if self.db.conn.in_transaction:
+                search.index_pending(self.db.conn)
                 self.db.conn.execute("COMMIT")
             self.db.conn.execute("PRAGMA wal_autocheckpoint=1000")  # SQLite's default
         except sqlite3.Error as exc:
@@ -417,6 +419,8 @@ class Store:
                 self.db.execute(
                     f"UPDATE items SET last_seen=? WHERE id IN ({','.join('?' * len(chunk))})",
                     (at, *chunk))
+            if fresh and not self._grouping:  # a group's are indexed when it commits
+                search.index_pending(self.db.conn)
         if self._grouping:
             self._grouped(new)
         return new, updated, unchanged

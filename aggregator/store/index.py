@@ -1,15 +1,18 @@
 """The dedupe index in SQLite: the items filed under each key (`dedupe.index_keys`), and how
 many items have each word (`dedupe.index_keys` ranks words by it). Part of the store adapter.
 
-Keys live in two tables, so that filing a new item writes few database pages:
-- `dedupe_keys`, ordered by key, holds the recent days: those a new item is compared with.
-  It stays small (a few days of items), so it stays in the page cache and a batch's keys
-  share its pages.
-- `dedupe_keys_old`, ordered by day, takes each day as it leaves the recent table: rows are
-  appended at its end. Only an item dated that far back (the back catalogue of a newly added
-  source) looks there, one seek per day and key.
-One key-ordered table of every day would put each new key on a page of its own: about 17 page
-writes per item at a million items, which made the commit the largest cost of ingesting.
+`dedupe_keys` holds every key row, ordered by day: a new item's rows go near the table's end,
+on pages its batch shares, instead of one random page per key. (Ordered by key, at a million
+items, filing cost about 17 page writes per item and made the commit the largest cost of
+ingesting.)
+
+The recent days, those a new item is compared with, are also held in memory (`KeyIndex`),
+read from the table once per process: looking them up in SQLite, and keeping them in a second,
+key-ordered table that days left again, was about a sixth of ingesting at a million items.
+Only an item dated before the recent days (the back catalogue of a newly added source) looks
+in the table, one seek per day and key. Another process (a cron run beside `serve`, an admin's
+command) may write the index too: each write sets a new `store_meta.dedupe_generation`, and a
+process whose memory was made from another generation reads the recent days again.
 
 The recent days' fingerprints (`dedupe.pack`, about 3 KB each) are kept in
 `dedupe_fingerprints` and leave with their day: a new process (each cron run) holds none in
@@ -24,6 +27,7 @@ lost with a killed process, or added by another process since, changes a word's 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -31,59 +35,126 @@ from collections.abc import Iterable, Sequence
 from aggregator import dedupe
 from aggregator.store.sql import chunks
 
-RECENT_MARGIN_DAYS = 3  # the recent table keeps this many days beyond the dedupe window
+RECENT_MARGIN_DAYS = 3  # the recent days: the dedupe window and this many more
 Row = tuple[int, int, int]  # (key, day, item id)
 
 
+def new_generation(conn: sqlite3.Connection) -> int:
+    """Say that the index changed (call in the writing transaction): every process reads the
+    recent days again before it next uses them. A generation is random, not a count: after a
+    rollback the database's is the one before, which matches no memory made since."""
+    generation = int.from_bytes(os.urandom(8)) >> 2
+    conn.execute("INSERT OR REPLACE INTO store_meta (name, value) "
+                 "VALUES ('dedupe_generation', ?)", (str(generation),))
+    return generation
+
+
 class KeyIndex:
+    """The key rows in SQLite, and the recent days' rows in memory. Use it inside the store's
+    transactions: a rollback is noticed by the generation."""
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self._generation: int | None = None  # what the memory was made from; None: unread
+        self._horizon = 0  # the first recent day
+        self._by_key: dict[int, list[int]] = {}  # key -> item ids (recent days)
+        self._by_item: dict[int, tuple[int, tuple[int, ...]]] = {}  # item id -> (day, keys)
+
+    def _sync(self) -> None:
+        """Read the recent days again if another process (or a rollback) changed them."""
+        meta = dict(self.conn.execute(
+            "SELECT name, value FROM store_meta "
+            "WHERE name IN ('dedupe_horizon', 'dedupe_generation')"))
+        generation = int(meta.get("dedupe_generation", 0))
+        if generation == self._generation:
+            return
+        self._horizon = int(meta.get("dedupe_horizon", 0))
+        self._by_key = {}
+        self._by_item = {}
+        keys_of: dict[int, list[int]] = {}
+        day_of: dict[int, int] = {}
+        for day, key, item_id in self.conn.execute(
+                "SELECT day, key, item_id FROM dedupe_keys WHERE day >= ?", (self._horizon,)):
+            self._by_key.setdefault(key, []).append(item_id)
+            keys_of.setdefault(item_id, []).append(key)
+            day_of[item_id] = day
+        self._by_item = {i: (day_of[i], tuple(keys)) for i, keys in keys_of.items()}
+        self._generation = generation
+
+    def _changed(self) -> None:
+        """After a write (the memory was in step, and is changed likewise)."""
+        self._generation = new_generation(self.conn)
+
+    def held(self) -> dict[int, int]:
+        """Item id -> day of the items held in memory (the recent days)."""
+        self._sync()
+        return {item_id: day for item_id, (day, _) in self._by_item.items()}
 
     def horizon(self) -> int:
-        """The first day the recent table holds (read each time: another process may have
-        moved it)."""
-        row = self.conn.execute(
-            "SELECT value FROM store_meta WHERE name='dedupe_horizon'").fetchone()
-        return int(row[0]) if row else 0
+        """The first day held in memory (moved by `advance`)."""
+        self._sync()
+        return self._horizon
 
     def advance(self, today: int, window_hours: float) -> None:
-        """Move the days a new item of `today` is no longer compared with to the old table."""
+        """Drop the days a new item of `today` is no longer compared with from memory (their
+        rows stay in the table) and their kept fingerprints."""
+        self._sync()
         keep = int(window_hours // 24) + 1 + RECENT_MARGIN_DAYS
         new = today - keep
-        if new <= self.horizon():
+        if new <= self._horizon:
             return
-        self.conn.execute(
-            "INSERT OR IGNORE INTO dedupe_keys_old (day, key, item_id) SELECT day, key, item_id "
-            "FROM dedupe_keys WHERE day < ? ORDER BY day, key, item_id", (new,))
-        self.conn.execute("DELETE FROM dedupe_keys WHERE day < ?", (new,))
         self.conn.execute("DELETE FROM dedupe_fingerprints WHERE day < ?", (new,))
         self.conn.execute("INSERT OR REPLACE INTO store_meta (name, value) "
                           "VALUES ('dedupe_horizon', ?)", (str(new),))
+        self._changed()
+        for item_id in [i for i, (day, _) in self._by_item.items() if day < new]:
+            self._forget(item_id)
+        self._horizon = new
+
+    def _forget(self, item_id: int) -> None:
+        found = self._by_item.pop(item_id, None)
+        if found is None:
+            return
+        for key in found[1]:
+            ids = self._by_key[key]
+            ids.remove(item_id)
+            if not ids:
+                del self._by_key[key]
 
     def file(self, rows: Sequence[Row],
              fingerprints: Sequence[tuple[int, int, bytes]] = ()) -> None:
         """File index rows, and keep the fingerprints ((item id, day, `dedupe.pack`)) of the
         recent days' items (an older item is rarely a candidate, and is fingerprinted from its
         text when it is)."""
-        horizon = self.horizon()
+        self._sync()
+        horizon = self._horizon
         kept = [f for f in fingerprints if f[1] >= horizon]
         if kept:
             self.conn.executemany("INSERT OR REPLACE INTO dedupe_fingerprints (item_id, day, "
                                   "data) VALUES (?, ?, ?)", kept)
-        recent = sorted(r for r in rows if r[1] >= horizon)
-        old = sorted((day, key, item) for key, day, item in rows if day < horizon)
-        if recent:
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO dedupe_keys (key, day, item_id) VALUES (?, ?, ?)", recent)
-        if old:
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO dedupe_keys_old (day, key, item_id) VALUES (?, ?, ?)",
-                old)
+        if not rows:
+            return
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO dedupe_keys (day, key, item_id) VALUES (?, ?, ?)",
+            sorted((day, key, item) for key, day, item in rows))
+        self._changed()
+        by_item: dict[int, tuple[int, list[int]]] = {}
+        for key, day, item_id in rows:
+            if day >= horizon:
+                by_item.setdefault(item_id, (day, []))[1].append(key)
+        for item_id, (day, keys) in by_item.items():
+            known = self._by_item.get(item_id)
+            new_keys = [k for k in dict.fromkeys(keys) if known is None or k not in known[1]]
+            self._by_item[item_id] = (day, (known[1] if known else ()) + tuple(new_keys))
+            for key in new_keys:
+                self._by_key.setdefault(key, []).append(item_id)
 
     def remove(self, item_id: int) -> None:
+        self._sync()
         self.conn.execute("DELETE FROM dedupe_keys WHERE item_id=?", (item_id,))
-        self.conn.execute("DELETE FROM dedupe_keys_old WHERE item_id=?", (item_id,))
         self.conn.execute("DELETE FROM dedupe_fingerprints WHERE item_id=?", (item_id,))
+        self._changed()
+        self._forget(item_id)
 
     def check_fingerprints(self) -> None:
         """Drop kept fingerprints made by another `dedupe.PACK_VERSION` (a new release, or
@@ -106,24 +177,28 @@ class KeyIndex:
 
     def lookup(self, keys: Iterable[int], first: int, last: int
                ) -> dict[int, list[tuple[int, int]]]:
-        """key -> [(day, item id)] of the items filed under it from day `first` to `last`."""
+        """key -> [(day, item id)] of the items filed under it from day `first` to `last`:
+        the recent days' by (day, item id), then older days' likewise."""
+        self._sync()
         wanted = sorted(set(keys))
         found: dict[int, list[tuple[int, int]]] = {}
-        horizon = self.horizon()
+        horizon = self._horizon
         if last >= horizon:
             low = max(first, horizon)
-            for chunk in chunks(wanted):
-                marks = ",".join("?" * len(chunk))
-                for key, day, item_id in self.conn.execute(
-                        f"SELECT key, day, item_id FROM dedupe_keys WHERE key IN ({marks}) "
-                        f"AND day BETWEEN ? AND ?", (*chunk, low, last)):
-                    found.setdefault(key, []).append((day, item_id))
+            by_item = self._by_item
+            for key in wanted:
+                ids = self._by_key.get(key)
+                if ids:
+                    rows = sorted((day, i) for i in ids
+                                  if low <= (day := by_item[i][0]) <= last)
+                    if rows:
+                        found[key] = rows
         if first < horizon:
             days = ",".join(str(d) for d in range(first, min(last, horizon - 1) + 1))
             for chunk in chunks(wanted):
                 marks = ",".join("?" * len(chunk))
                 for day, key, item_id in self.conn.execute(
-                        f"SELECT day, key, item_id FROM dedupe_keys_old WHERE day IN ({days}) "
+                        f"SELECT day, key, item_id FROM dedupe_keys WHERE day IN ({days}) "
                         f"AND key IN ({marks})", chunk):
                     found.setdefault(key, []).append((day, item_id))
         return found

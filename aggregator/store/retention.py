@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aggregator.retention import SampleHorizons, samples_to_drop
+from aggregator.store.index import new_generation
 from aggregator.store.sql import chunks, parse_ts, ts
 
 if TYPE_CHECKING:
@@ -97,9 +98,9 @@ def prune_items(store: Store, horizon: datetime, now: datetime,
         with store.transaction():
             conn.executemany("INSERT OR IGNORE INTO pruned_items (scope, key, pruned_at) "
                              "VALUES (?, ?, ?)", [(r["scope"], r["key"], at) for r in rows])
-            for table in ("view_samples", "story_links", "dedupe_keys", "dedupe_keys_old",
-                          "dedupe_fingerprints"):
+            for table in ("view_samples", "story_links", "dedupe_keys", "dedupe_fingerprints"):
                 conn.execute(f"DELETE FROM {table} WHERE item_id IN ({marks})", ids)
+            new_generation(conn)  # every process's memory of the recent keys is stale
             conn.execute(f"DELETE FROM items WHERE id IN ({marks})", ids)
             conn.executemany("UPDATE sources SET item_count=MAX(item_count-?, 0) WHERE id=?",
                              [(n, source) for source, n in per_source.items()])

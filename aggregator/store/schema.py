@@ -212,4 +212,39 @@ CREATE TABLE dedupe_fingerprints (
 );
 CREATE INDEX dedupe_fingerprints_day ON dedupe_fingerprints (day);
 """),
+    (7, """
+-- the recent days' keys are held in memory (store/index.py): every key row is in one
+-- day-ordered table, and the key-ordered table of the recent days is gone
+INSERT OR IGNORE INTO dedupe_keys_old (day, key, item_id)
+    SELECT day, key, item_id FROM dedupe_keys ORDER BY day, key, item_id;
+DROP TABLE dedupe_keys;
+ALTER TABLE dedupe_keys_old RENAME TO dedupe_keys;
+-- its index keeps the name dedupe_keys_old_item: renaming an index means building it again
+"""),
+    (8, """
+-- new items enter the search index in bulk, just before their transaction commits
+-- (Store._index_search): FTS5 writes a segment at each savepoint, and one per ingest made
+-- the search index a large part of the cost of storing an item. Until then they wait here.
+CREATE TABLE search_pending (item_id INTEGER PRIMARY KEY);
+DROP TRIGGER items_fts_insert;
+CREATE TRIGGER items_search_pending AFTER INSERT ON items BEGIN
+    INSERT INTO search_pending (item_id) VALUES (new.id);
+END;
+DROP TRIGGER items_fts_delete;
+CREATE TRIGGER items_fts_delete AFTER DELETE ON items
+WHEN NOT EXISTS (SELECT 1 FROM search_pending WHERE item_id = old.id) BEGIN
+    INSERT INTO items_fts (items_fts, rowid, title, summary)
+    VALUES ('delete', old.id, old.title, old.summary);
+END;
+CREATE TRIGGER items_search_pending_delete AFTER DELETE ON items BEGIN
+    DELETE FROM search_pending WHERE item_id = old.id;
+END;
+DROP TRIGGER items_fts_update;
+CREATE TRIGGER items_fts_update AFTER UPDATE OF title, summary ON items
+WHEN NOT EXISTS (SELECT 1 FROM search_pending WHERE item_id = old.id) BEGIN
+    INSERT INTO items_fts (items_fts, rowid, title, summary)
+    VALUES ('delete', old.id, old.title, old.summary);
+    INSERT INTO items_fts (rowid, title, summary) VALUES (new.id, new.title, new.summary);
+END;
+"""),
 ]

@@ -41,3 +41,16 @@ def search_story_ids(conn: sqlite3.Connection, query: str, agencies: Sequence[st
         f"JOIN items i ON i.id = items_fts.rowid WHERE {' AND '.join(where)} "
         f"GROUP BY i.story_id ORDER BY newest DESC, i.story_id DESC LIMIT ?", params)
     return [story_id for story_id, _ in rows]
+
+
+def index_pending(conn: sqlite3.Connection) -> None:
+    """Put the items stored since the last call into the search index, in one statement (call
+    in the transaction that stored them, before it commits)."""
+    if conn.execute("SELECT 1 FROM search_pending LIMIT 1").fetchone() is None:
+        return
+    # CROSS JOIN: the few pending rows drive, not a scan of every item (SQLite's choice with
+    # a plain join and this order)
+    conn.execute("INSERT INTO items_fts (rowid, title, summary) SELECT i.id, i.title, i.summary "
+                 "FROM search_pending p CROSS JOIN items i ON i.id = p.item_id "
+                 "ORDER BY p.item_id")
+    conn.execute("DELETE FROM search_pending")
