@@ -351,7 +351,8 @@ def compact(fp: Fingerprint) -> Fingerprint:
     small = object.__new__(Fingerprint)  # a copy without dataclasses.replace's checks
     values = small.__dict__
     values.update((name, fp.__dict__[name]) for name in _FIELDS)
-    values["text_pairs"] = array("q", fp.text_pairs)
+    packed = fp.__dict__.get("_packed_pairs")  # as `unpack` read them: no need to convert
+    values["text_pairs"] = packed if packed is not None else array("q", fp.text_pairs)
     return small
 
 
@@ -384,7 +385,8 @@ def unpack(data: bytes) -> Fingerprint:
         title_key=key, title_words=frozenset(key.split(" ")) if key else frozenset(),
         title_grams=grams, has_text=has_text, text_pairs=frozenset(text_pairs), dates=dates,
         title_tokens=t_tokens, text_tokens=x_tokens, text_content=x_content)
-    fp.__dict__.update(text_signature=signature, strong_keys=strong, key_words=key_words)
+    fp.__dict__.update(text_signature=signature, strong_keys=strong, key_words=key_words,
+                       _packed_pairs=text_pairs)
     return fp
 
 

@@ -57,7 +57,9 @@ class KeyIndex:
         self.conn = conn
         self._generation: int | None = None  # what the memory was made from; None: unread
         self._horizon = 0  # the first recent day
-        self._by_key: dict[int, list[int]] = {}  # key -> item ids (recent days)
+        # key -> item ids (recent days); tuples of ints, which the garbage collector stops
+        # tracking, so that its passes do not walk the whole index
+        self._by_key: dict[int, tuple[int, ...]] = {}
         self._by_item: dict[int, tuple[int, tuple[int, ...]]] = {}  # item id -> (day, keys)
 
     def _sync(self) -> None:
@@ -69,13 +71,14 @@ class KeyIndex:
         if generation == self._generation:
             return
         self._horizon = int(meta.get("dedupe_horizon", 0))
-        self._by_key = {}
+        by_key: dict[int, tuple[int, ...]] = {}
+        self._by_key = by_key
         self._by_item = {}
         keys_of: dict[int, list[int]] = {}
         day_of: dict[int, int] = {}
         for day, key, item_id in self.conn.execute(
                 "SELECT day, key, item_id FROM dedupe_keys WHERE day >= ?", (self._horizon,)):
-            self._by_key.setdefault(key, []).append(item_id)
+            by_key[key] = by_key.get(key, ()) + (item_id,)
             keys_of.setdefault(item_id, []).append(key)
             day_of[item_id] = day
         self._by_item = {i: (day_of[i], tuple(keys)) for i, keys in keys_of.items()}
@@ -116,9 +119,10 @@ class KeyIndex:
         if found is None:
             return
         for key in found[1]:
-            ids = self._by_key[key]
-            ids.remove(item_id)
-            if not ids:
+            ids = tuple(i for i in self._by_key[key] if i != item_id)
+            if ids:
+                self._by_key[key] = ids
+            else:
                 del self._by_key[key]
 
     def file(self, rows: Sequence[Row],
@@ -147,7 +151,7 @@ class KeyIndex:
             new_keys = [k for k in dict.fromkeys(keys) if known is None or k not in known[1]]
             self._by_item[item_id] = (day, (known[1] if known else ()) + tuple(new_keys))
             for key in new_keys:
-                self._by_key.setdefault(key, []).append(item_id)
+                self._by_key[key] = self._by_key.get(key, ()) + (item_id,)
 
     def remove(self, item_id: int) -> None:
         self._sync()
