@@ -78,7 +78,7 @@ class KeyIndex:
         day_of: dict[int, int] = {}
         for day, key, item_id in self.conn.execute(
                 "SELECT day, key, item_id FROM dedupe_keys WHERE day >= ?", (self._horizon,)):
-            by_key[key] = by_key.get(key, ()) + (item_id,)
+            by_key[key] = (*by_key.get(key, ()), item_id)
             keys_of.setdefault(item_id, []).append(key)
             day_of[item_id] = day
         self._by_item = {i: (day_of[i], tuple(keys)) for i, keys in keys_of.items()}
@@ -151,7 +151,7 @@ class KeyIndex:
             new_keys = [k for k in dict.fromkeys(keys) if known is None or k not in known[1]]
             self._by_item[item_id] = (day, (known[1] if known else ()) + tuple(new_keys))
             for key in new_keys:
-                self._by_key[key] = self._by_key.get(key, ()) + (item_id,)
+                self._by_key[key] = (*self._by_key.get(key, ()), item_id)
 
     def remove(self, item_id: int) -> None:
         self._sync()
