@@ -692,6 +692,19 @@ LIBRARY, COMMIT = library_hash(), git_commit()  # at start-up: what was imported
 REUSE = False  # --reuse
 
 
+def bring_up_to_date(db: Path) -> None:
+    """A reused build as the current code would have left it, once, untimed: its migrations
+    applied, and the recent items' fingerprints kept (a build by code that kept none, or
+    another `dedupe.PACK_VERSION`, has none; a steady-state store has them all)."""
+    w0 = time.perf_counter()
+    store = Store(db)
+    made = store.fill_fingerprints()
+    store.close()
+    if made:
+        print(f"[build] {db.name}: kept the fingerprints of {made:,} recent items "
+              f"({time.perf_counter() - w0:.1f} s)", flush=True)
+
+
 def build(synth: Synth, size: int, workdir: Path) -> dict[str, Any]:
     """The cached database of `size` items: built once, then reused (same generator, seed,
     size and library code)."""
@@ -710,6 +723,7 @@ def build(synth: Synth, size: int, workdir: Path) -> dict[str, Any]:
             print(f"[{size:,}] reusing {db} (built {meta['built_at']}: "
                   f"{meta['items_per_s']:,.0f} items/s)", flush=True)
             meta["reused"] = True
+            bring_up_to_date(db)
             return meta
     remove_db(db)
     meta_path.unlink(missing_ok=True)

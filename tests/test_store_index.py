@@ -286,3 +286,41 @@ def test_kept_fingerprints_of_another_version_are_dropped(tmp_path: Path,
                               TEXT, T0 + timedelta(hours=4)), "z", 1)], T0 + timedelta(hours=4))
     assert story(store, "https://c/1") == story(store, "https://a/1")
     store.close()
+
+
+def test_a_fingerprint_made_from_text_is_kept_for_the_next_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After an upgrade dropped the kept fingerprints, a recent item is fingerprinted from its
+    text once, by the first process that compares with it, not by every cron run after it;
+    `fill_fingerprints` makes them all at once."""
+    path = tmp_path / "a.db"
+    store = Store(path)
+    store.ingest("s1", [(item("s1", "https://a/0", "Kebakaran Rumah di Tambora", TEXT, T0),
+                         "x", 1),
+                        (item("s1", "https://a/1", "Rapat Paripurna DPRD DKI", "", T0), "x", 1)],
+                 T0)
+    store.close()
+    monkeypatch.setattr(dedupe, "PACK_VERSION", "2/py3.99")
+    computed: list[str] = []
+    real = dedupe.item_fingerprint
+
+    def counting(title: str, summary: str, content: str) -> dedupe.Fingerprint:
+        computed.append(title)
+        return real(title, summary, content)
+
+    monkeypatch.setattr(dedupe, "item_fingerprint", counting)
+    for n in range(2):  # two cron runs, each with a copy of the first item
+        store = Store(path)
+        when = T0 + timedelta(hours=n + 1)
+        store.ingest(f"s{n + 2}", [(item(f"s{n + 2}", f"https://b/{n}",
+                                         "Rumah Terbakar di Tambora", TEXT, when), "y", 1)], when)
+        assert story(store, "https://a/0") == story(store, f"https://b/{n}")
+        store.close()
+    assert computed == ["Rumah Terbakar di Tambora", "Kebakaran Rumah di Tambora",
+                        "Rumah Terbakar di Tambora"]  # a/0 from its text the first time only
+    store = Store(path)
+    assert store.grouper.index.without_fingerprint() == [2]  # a/1: never a candidate
+    computed.clear()
+    assert store.fill_fingerprints() == 1 and computed == ["Rapat Paripurna DPRD DKI"]
+    assert store.grouper.index.without_fingerprint() == []
+    store.close()

@@ -525,6 +525,12 @@ class Store:
                                 [(item_id, day, dedupe.pack(fp))])
         execute("UPDATE items SET indexed=1 WHERE id=?", (item_id,))
 
+    def fill_fingerprints(self) -> int:
+        """Keep the fingerprints of recent items that lack one (`Grouper.fill_fingerprints`);
+        returns how many were made."""
+        with self.transaction():
+            return self.grouper.fill_fingerprints()
+
     def index_backlog(self, batch: int = 2000) -> int:
         """Index items stored before the dedupe index existed (they keep their stories)."""
         done = 0

@@ -128,14 +128,31 @@ class Grouper:
                     continue
                 self.remember(item_id, fp)
             missing = [i for i in missing if i not in found]
-        for chunk in chunks(missing, 500):
+        found.update(self._from_text(missing))
+        return found
+
+    def _from_text(self, ids: Sequence[int]) -> dict[int, dedupe.Fingerprint]:
+        """Fingerprints made from the stored text, remembered, and kept for the next process
+        when the item is recent (its kept one was dropped by an upgrade)."""
+        found: dict[int, dedupe.Fingerprint] = {}
+        made: list[tuple[int, int, bytes]] = []
+        for chunk in chunks(list(ids), 500):
             marks = ",".join("?" * len(chunk))
-            for item_id, title, summary, content in self.conn.execute(
-                    f"SELECT id, title, summary, content FROM items WHERE id IN ({marks})",
-                    chunk):
+            for item_id, title, summary, content, published in self.conn.execute(
+                    f"SELECT id, title, summary, content, published FROM items "
+                    f"WHERE id IN ({marks})", chunk):
                 found[item_id] = fp = dedupe.item_fingerprint(title, summary, content)
                 self.remember(item_id, fp)
+                made.append((item_id, day_number(parse_ts(published)), dedupe.pack(fp)))
+        self.index.keep(made)
         return found
+
+    def fill_fingerprints(self) -> int:
+        """Make and keep the fingerprints the recent items lack (otherwise each is made from
+        its text when it is first a candidate, by every process until it is kept)."""
+        missing = self.index.without_fingerprint()
+        self._from_text(missing)
+        return len(missing)
 
     def _stored(self, ids: Sequence[int]) -> dict[int, _Stored]:
         found: dict[int, _Stored] = {}

@@ -130,14 +130,10 @@ class KeyIndex:
         """File index rows, and keep the fingerprints ((item id, day, `dedupe.pack`)) of the
         recent days' items (an older item is rarely a candidate, and is fingerprinted from its
         text when it is)."""
-        self._sync()
-        horizon = self._horizon
-        kept = [f for f in fingerprints if f[1] >= horizon]
-        if kept:
-            self.conn.executemany("INSERT OR REPLACE INTO dedupe_fingerprints (item_id, day, "
-                                  "data) VALUES (?, ?, ?)", kept)
+        self.keep(fingerprints)
         if not rows:
             return
+        horizon = self._horizon
         self.conn.executemany(
             "INSERT OR IGNORE INTO dedupe_keys (day, key, item_id) VALUES (?, ?, ?)",
             sorted((day, key, item) for key, day, item in rows))
@@ -152,6 +148,22 @@ class KeyIndex:
             self._by_item[item_id] = (day, (known[1] if known else ()) + tuple(new_keys))
             for key in new_keys:
                 self._by_key[key] = (*self._by_key.get(key, ()), item_id)
+
+    def keep(self, fingerprints: Sequence[tuple[int, int, bytes]]) -> None:
+        """Keep the fingerprints ((item id, day, `dedupe.pack`)) of the recent days' items."""
+        self._sync()
+        kept = [f for f in fingerprints if f[1] >= self._horizon]
+        if kept:
+            self.conn.executemany("INSERT OR REPLACE INTO dedupe_fingerprints (item_id, day, "
+                                  "data) VALUES (?, ?, ?)", kept)
+
+    def without_fingerprint(self) -> list[int]:
+        """The items held in memory whose fingerprint is not kept (stored by a version that
+        kept none, or dropped by `check_fingerprints`)."""
+        self._sync()
+        kept = {i for (i,) in self.conn.execute(
+            "SELECT item_id FROM dedupe_fingerprints WHERE day >= ?", (self._horizon,))}
+        return sorted(set(self._by_item) - kept)
 
     def remove(self, item_id: int) -> None:
         self._sync()
