@@ -57,10 +57,11 @@ class KeyIndex:
         self.conn = conn
         self._generation: int | None = None  # what the memory was made from; None: unread
         self._horizon = 0  # the first recent day
-        # key -> item ids (recent days); tuples of ints, which the garbage collector stops
-        # tracking, so that its passes do not walk the whole index
-        self._by_key: dict[int, tuple[int, ...]] = {}
-        self._by_item: dict[int, tuple[int, tuple[int, ...]]] = {}  # item id -> (day, keys)
+        # key -> the item id filed under it (most keys have one), or a tuple of them: about
+        # 1 KB per item held. Ints and tuples of ints are not tracked by the garbage collector,
+        # so its passes do not walk the index.
+        self._by_key: dict[int, int | tuple[int, ...]] = {}
+        self._day: dict[int, int] = {}  # item id -> day, of the items held
 
     def _sync(self) -> None:
         """Read the recent days again if another process (or a rollback) changed them."""
@@ -71,18 +72,42 @@ class KeyIndex:
         if generation == self._generation:
             return
         self._horizon = int(meta.get("dedupe_horizon", 0))
-        by_key: dict[int, tuple[int, ...]] = {}
-        self._by_key = by_key
-        self._by_item = {}
-        keys_of: dict[int, list[int]] = {}
+        by_key: dict[int, int | tuple[int, ...]] = {}
         day_of: dict[int, int] = {}
+        self._by_key, self._day = by_key, day_of
+        get = by_key.get
         for day, key, item_id in self.conn.execute(
                 "SELECT day, key, item_id FROM dedupe_keys WHERE day >= ?", (self._horizon,)):
-            by_key[key] = (*by_key.get(key, ()), item_id)
-            keys_of.setdefault(item_id, []).append(key)
             day_of[item_id] = day
-        self._by_item = {i: (day_of[i], tuple(keys)) for i, keys in keys_of.items()}
+            held = get(key)
+            if held is None:
+                by_key[key] = item_id
+            elif type(held) is int:
+                by_key[key] = (held, item_id)
+            else:
+                by_key[key] = (*held, item_id)  # type: ignore[misc]
         self._generation = generation
+
+    def _add(self, key: int, item_id: int) -> None:
+        held = self._by_key.get(key)
+        if held is None:
+            self._by_key[key] = item_id
+        elif isinstance(held, int):
+            if held != item_id:
+                self._by_key[key] = (held, item_id)
+        elif item_id not in held:
+            self._by_key[key] = (*held, item_id)
+
+    def _drop(self, key: int, item_id: int) -> None:
+        held = self._by_key.get(key)
+        if held is None:
+            return
+        rest = () if held == item_id else (held,) if isinstance(held, int) else \
+            tuple(i for i in held if i != item_id)
+        if not rest:
+            del self._by_key[key]
+        else:
+            self._by_key[key] = rest[0] if len(rest) == 1 else rest
 
     def _changed(self) -> None:
         """After a write (the memory was in step, and is changed likewise)."""
@@ -91,7 +116,7 @@ class KeyIndex:
     def held(self) -> dict[int, int]:
         """Item id -> day of the items held in memory (the recent days)."""
         self._sync()
-        return {item_id: day for item_id, (day, _) in self._by_item.items()}
+        return dict(self._day)
 
     def horizon(self) -> int:
         """The first day held in memory (moved by `advance`)."""
@@ -104,26 +129,19 @@ class KeyIndex:
         self._sync()
         keep = int(window_hours // 24) + 1 + RECENT_MARGIN_DAYS
         new = today - keep
-        if new <= self._horizon:
+        old = self._horizon
+        if new <= old:
             return
         self.conn.execute("DELETE FROM dedupe_fingerprints WHERE day < ?", (new,))
         self.conn.execute("INSERT OR REPLACE INTO store_meta (name, value) "
                           "VALUES ('dedupe_horizon', ?)", (str(new),))
         self._changed()
-        for item_id in [i for i, (day, _) in self._by_item.items() if day < new]:
-            self._forget(item_id)
+        for key, item_id in self.conn.execute(
+                "SELECT key, item_id FROM dedupe_keys WHERE day >= ? AND day < ?", (old, new)):
+            self._drop(key, item_id)
+        for item_id in [i for i, day in self._day.items() if day < new]:
+            del self._day[item_id]
         self._horizon = new
-
-    def _forget(self, item_id: int) -> None:
-        found = self._by_item.pop(item_id, None)
-        if found is None:
-            return
-        for key in found[1]:
-            ids = tuple(i for i in self._by_key[key] if i != item_id)
-            if ids:
-                self._by_key[key] = ids
-            else:
-                del self._by_key[key]
 
     def file(self, rows: Sequence[Row],
              fingerprints: Sequence[tuple[int, int, bytes]] = ()) -> None:
@@ -133,21 +151,15 @@ class KeyIndex:
         self.keep(fingerprints)
         if not rows:
             return
-        horizon = self._horizon
         self.conn.executemany(
             "INSERT OR IGNORE INTO dedupe_keys (day, key, item_id) VALUES (?, ?, ?)",
             sorted((day, key, item) for key, day, item in rows))
         self._changed()
-        by_item: dict[int, tuple[int, list[int]]] = {}
+        horizon = self._horizon
         for key, day, item_id in rows:
             if day >= horizon:
-                by_item.setdefault(item_id, (day, []))[1].append(key)
-        for item_id, (day, keys) in by_item.items():
-            known = self._by_item.get(item_id)
-            new_keys = [k for k in dict.fromkeys(keys) if known is None or k not in known[1]]
-            self._by_item[item_id] = (day, (known[1] if known else ()) + tuple(new_keys))
-            for key in new_keys:
-                self._by_key[key] = (*self._by_key.get(key, ()), item_id)
+                self._day[item_id] = day
+                self._add(key, item_id)
 
     def keep(self, fingerprints: Sequence[tuple[int, int, bytes]]) -> None:
         """Keep the fingerprints ((item id, day, `dedupe.pack`)) of the recent days' items."""
@@ -163,14 +175,17 @@ class KeyIndex:
         self._sync()
         kept = {i for (i,) in self.conn.execute(
             "SELECT item_id FROM dedupe_fingerprints WHERE day >= ?", (self._horizon,))}
-        return sorted(set(self._by_item) - kept)
+        return sorted(set(self._day) - kept)
 
     def remove(self, item_id: int) -> None:
         self._sync()
+        if self._day.pop(item_id, None) is not None:
+            for (key,) in self.conn.execute("SELECT key FROM dedupe_keys WHERE item_id=?",
+                                            (item_id,)).fetchall():
+                self._drop(key, item_id)
         self.conn.execute("DELETE FROM dedupe_keys WHERE item_id=?", (item_id,))
         self.conn.execute("DELETE FROM dedupe_fingerprints WHERE item_id=?", (item_id,))
         self._changed()
-        self._forget(item_id)
 
     def check_fingerprints(self) -> None:
         """Drop kept fingerprints made by another `dedupe.PACK_VERSION` (a new release, or
@@ -201,14 +216,15 @@ class KeyIndex:
         horizon = self._horizon
         if last >= horizon:
             low = max(first, horizon)
-            by_item = self._by_item
+            day_of = self._day
             for key in wanted:
-                ids = self._by_key.get(key)
-                if ids:
-                    rows = sorted((day, i) for i in ids
-                                  if low <= (day := by_item[i][0]) <= last)
-                    if rows:
-                        found[key] = rows
+                held = self._by_key.get(key)
+                if held is None:
+                    continue
+                rows = sorted((day, i) for i in ((held,) if isinstance(held, int) else held)
+                              if low <= (day := day_of[i]) <= last)
+                if rows:
+                    found[key] = rows
         if first < horizon:
             days = ",".join(str(d) for d in range(first, min(last, horizon - 1) + 1))
             for chunk in chunks(wanted):
