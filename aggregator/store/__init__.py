@@ -81,7 +81,10 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA cache_size=-32768")  # 32 MB: the recent index, hot item pages
+            # 16 MB of hot pages (item and index leaves): the recent dedupe keys are held in
+            # memory (store/index.py); 32 MB cost the cold poll 16 MB of its 300 MB budget and
+            # saved 2.5 reads from the OS page cache per item at a million items
+            conn.execute("PRAGMA cache_size=-16384")
             conn.execute("PRAGMA temp_store=MEMORY")
             conn.execute(f"PRAGMA journal_size_limit={self.WAL_SIZE_LIMIT}")
             self.db = sqlite_utils.Database(conn)
