@@ -130,10 +130,24 @@ def field_drift(items: Sequence[Item], spec: HtmlSpec) -> list[str]:
     return out
 
 
-def _warm_up() -> None:
-    """Import the parsing stack once per worker, before the first job arrives."""
+def _warm_up(owner: int) -> None:
+    """Import the parsing stack once per worker, before the first job arrives, and leave when
+    the process that started the pool is gone (killed with SIGKILL, it cannot stop us)."""
     import aggregator.normalize
     import aggregator.parse.feed  # noqa: F401
+    threading.Thread(target=_exit_without, args=(owner,), daemon=True,
+                     name="owner-watch").start()
+
+
+def _exit_without(owner: int, every: float = 1.0) -> None:
+    while True:
+        time.sleep(every)
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:  # alive, another user's (the pid was reused)
+            pass
 
 
 def _ready() -> bool:
@@ -147,7 +161,8 @@ def make_pool(workers: int, jobs: int) -> Executor | None:
     if workers < 2 or jobs < POOL_THRESHOLD:
         return None
     context = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_up)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_warm_up,
+                               initargs=(os.getpid(),))
     for future in [pool.submit(_ready) for _ in range(workers)]:
         future.result()
     return pool

@@ -83,6 +83,22 @@ def _count(db: Path) -> int:
         conn.close()
 
 
+def _processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line has `text` (a fork server's has its sys.path)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text.encode() in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
 def test_sigkill_mid_poll_loses_and_duplicates_nothing(portal: Portal, tmp_path: Path) -> None:
     rng = random.Random(6)
     agencies = list(AGENCIES)
@@ -112,6 +128,11 @@ def test_sigkill_mid_poll_loses_and_duplicates_nothing(portal: Portal, tmp_path:
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+    # its parse workers (and their fork server) notice and leave: none is left behind
+    deadline = time.monotonic() + 15
+    while _processes_mentioning(str(config.parent)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_mentioning(str(config.parent)) == []
     before = _rows(db)  # what was committed when the process died
     assert len(before) >= 2000
     assert not any(key[0] in {s.id for s in slow} for key in before), "the kill was mid-poll"
