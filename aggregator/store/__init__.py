@@ -503,8 +503,8 @@ class Store:
         for story_id in sorted({plan.final(s) for s in plan.touched}
                                | {dst for _, dst, _ in plan.merges}):
             self._refresh_story(story_id)
-        conn.executemany(
-            "INSERT OR REPLACE INTO view_samples (item_id, at, views) VALUES (?, ?, ?)",
+        conn.executemany(  # a new item's first sample (plain INSERT, as for story links)
+            "INSERT INTO view_samples (item_id, at, views) VALUES (?, ?, ?)",
             [(item_ids[n], sample_at, item.views) for n, item in enumerate(items)
              if item.views is not None])
 
