@@ -218,6 +218,19 @@ def test_a_group_is_checkpointed_off_the_writing_thread(tmp_path: Path) -> None:
     other.close()
 
 
+def count_fingerprinting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The titles of the items fingerprinted from their text from now on, in order."""
+    computed: list[str] = []
+    real = dedupe.item_fingerprint
+
+    def counting(title: str, summary: str, content: str) -> dedupe.Fingerprint:
+        computed.append(title)
+        return real(title, summary, content)
+
+    monkeypatch.setattr(dedupe, "item_fingerprint", counting)
+    return computed
+
+
 def test_a_new_process_reads_kept_fingerprints_instead_of_computing_them(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The recent items' fingerprints are kept in the database: a fresh store (a cron run)
@@ -232,14 +245,7 @@ def test_a_new_process_reads_kept_fingerprints_instead_of_computing_them(
     assert [day for _, day in kept] == [TODAY]
     store.close()
 
-    computed: list[str] = []
-    real = dedupe.item_fingerprint
-
-    def counting(title: str, summary: str, content: str) -> dedupe.Fingerprint:
-        computed.append(title)
-        return real(title, summary, content)
-
-    monkeypatch.setattr(dedupe, "item_fingerprint", counting)
+    computed = count_fingerprinting(monkeypatch)
     store = Store(path)
     store.ingest("s2", [(item("s2", "https://b/1", "Rumah Terbakar di Tambora", TEXT,
                               T0 + timedelta(hours=3)), "y", 1)], T0 + timedelta(hours=3))
@@ -301,14 +307,7 @@ def test_a_fingerprint_made_from_text_is_kept_for_the_next_process(
                  T0)
     store.close()
     monkeypatch.setattr(dedupe, "PACK_VERSION", "2/py3.99")
-    computed: list[str] = []
-    real = dedupe.item_fingerprint
-
-    def counting(title: str, summary: str, content: str) -> dedupe.Fingerprint:
-        computed.append(title)
-        return real(title, summary, content)
-
-    monkeypatch.setattr(dedupe, "item_fingerprint", counting)
+    computed = count_fingerprinting(monkeypatch)
     for n in range(2):  # two cron runs, each with a copy of the first item
         store = Store(path)
         when = T0 + timedelta(hours=n + 1)
