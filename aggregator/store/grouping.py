@@ -136,6 +136,7 @@ class Grouper:
         when the item is recent (its kept one was dropped by an upgrade)."""
         found: dict[int, dedupe.Fingerprint] = {}
         made: list[tuple[int, int, bytes]] = []
+        horizon = self.index.horizon()
         for chunk in chunks(list(ids), 500):
             marks = ",".join("?" * len(chunk))
             for item_id, title, summary, content, published in self.conn.execute(
@@ -143,7 +144,8 @@ class Grouper:
                     f"WHERE id IN ({marks})", chunk):
                 found[item_id] = fp = dedupe.item_fingerprint(title, summary, content)
                 self.remember(item_id, fp)
-                made.append((item_id, day_number(parse_ts(published)), dedupe.pack(fp)))
+                if (day := day_number(parse_ts(published))) >= horizon:  # else not kept
+                    made.append((item_id, day, dedupe.pack(fp)))
         self.index.keep(made)
         return found
 
