@@ -75,7 +75,7 @@ class KeyIndex:
         by_key: dict[int, int | tuple[int, ...]] = {}
         day_of: dict[int, int] = {}
         self._by_key, self._day = by_key, day_of
-        get = by_key.get
+        get = by_key.get  # `_add` inlined, without its check for a repeat: rows are unique
         for day, key, item_id in self.conn.execute(
                 "SELECT day, key, item_id FROM dedupe_keys WHERE day >= ?", (self._horizon,)):
             day_of[item_id] = day
