@@ -135,6 +135,8 @@ class Grouper:
         """Fingerprints made from the stored text, remembered, and kept for the next process
         when the item is recent (its kept one was dropped by an upgrade)."""
         found: dict[int, dedupe.Fingerprint] = {}
+        if not ids:
+            return found
         made: list[tuple[int, int, bytes]] = []
         horizon = self.index.horizon()
         for chunk in chunks(list(ids), 500):

@@ -151,6 +151,7 @@ class KeyIndex:
         self.keep(fingerprints)
         if not rows:
             return
+        self._sync()
         self.conn.executemany(
             "INSERT OR IGNORE INTO dedupe_keys (day, key, item_id) VALUES (?, ?, ?)",
             sorted((day, key, item) for key, day, item in rows))
@@ -163,6 +164,8 @@ class KeyIndex:
 
     def keep(self, fingerprints: Sequence[tuple[int, int, bytes]]) -> None:
         """Keep the fingerprints ((item id, day, `dedupe.pack`)) of the recent days' items."""
+        if not fingerprints:
+            return
         self._sync()
         kept = [f for f in fingerprints if f[1] >= self._horizon]
         if kept:
