@@ -37,13 +37,33 @@ SOURCES = [Src("dki-rss", "/rss/pemprov-dki.xml", "pemprov-dki"),
 FAST = {"dki-rss": 3, "jateng-atom": 2}
 
 
-def test_sigterm_mid_poll_stops_promptly_and_loses_nothing(portal: Portal,
-                                                           tmp_path: Path) -> None:
+def _serve_with_one_held_back(portal: Portal) -> Route:
+    """The fast sources' feeds, and the slow source's, whose answer is held back 60 s."""
     portal.routes["/rss/pemprov-dki.xml"] = Route(fixture_feed("pemprov-dki.rss"))
     portal.routes["/atom/diskominfo-jateng.xml"] = Route(
         fixture_feed("diskominfo-jateng.atom"), "application/atom+xml; charset=utf-8")
     slow = portal.routes["/rss/surabaya.xml"] = Route(fixture_feed("pemprov-bali-etag.rss"),
                                                       delay=60.0)
+    return slow
+
+
+def _wait_under_way(proc: subprocess.Popen[bytes], logs: Path, slow: Route,
+                    logged: str) -> None:
+    """Until the fast sources are done (`logged`, with `{}` for the source id, is in the log
+    for each) and the slow one is in flight."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = logs.read_text(errors="replace")
+        if slow.arrived.is_set() and all(logged.format(sid) in text for sid in FAST):
+            return
+        assert proc.poll() is None, text
+        time.sleep(0.05)
+    pytest.fail("the poll did not get under way:\n" + logs.read_text())
+
+
+def test_sigterm_mid_poll_stops_promptly_and_loses_nothing(portal: Portal,
+                                                           tmp_path: Path) -> None:
+    slow = _serve_with_one_held_back(portal)
     # the request timeout (60 s) is far beyond the grace period: only the stop can end it
     config = write_config(tmp_path, portal, SOURCES, timeout=60.0,
                           settings="[settings.schedule]\nshutdown_grace = 1\n")
@@ -54,16 +74,7 @@ def test_sigterm_mid_poll_stops_promptly_and_loses_nothing(portal: Portal,
              "json", "serve", "--host", "127.0.0.1", "--port", str(free_port())],
             stdout=out, stderr=subprocess.STDOUT, env=cli_env(), cwd=config.parent)
     try:
-        # wait until the fast sources are done and the slow one is in flight
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            text = logs.read_text(errors="replace")
-            if slow.arrived.is_set() and all(f'"source": "{sid}", ' in text for sid in FAST):
-                break
-            assert proc.poll() is None, text
-            time.sleep(0.05)
-        else:
-            pytest.fail("the first poll did not get under way:\n" + logs.read_text())
+        _wait_under_way(proc, logs, slow, '"source": "{}", ')
         proc.send_signal(signal.SIGTERM)
         try:
             code = proc.wait(20)  # the grace is 1 s; the held answer would take 60
@@ -111,11 +122,7 @@ def test_sigterm_mid_poll_stops_promptly_and_loses_nothing(portal: Portal,
 def test_sigterm_winds_a_cli_poll_down_the_same_way(portal: Portal, tmp_path: Path) -> None:
     """`aggregator poll` (and `run`, from cron) on SIGTERM: the done sources are committed,
     the held-back one is abandoned and stays due, the process ends promptly."""
-    portal.routes["/rss/pemprov-dki.xml"] = Route(fixture_feed("pemprov-dki.rss"))
-    portal.routes["/atom/diskominfo-jateng.xml"] = Route(
-        fixture_feed("diskominfo-jateng.atom"), "application/atom+xml; charset=utf-8")
-    slow = portal.routes["/rss/surabaya.xml"] = Route(fixture_feed("pemprov-bali-etag.rss"),
-                                                      delay=60.0)
+    slow = _serve_with_one_held_back(portal)
     config = write_config(tmp_path, portal, SOURCES, timeout=60.0,
                           settings="[settings.schedule]\nshutdown_grace = 0.5\n")
     logs = tmp_path / "poll.log"
@@ -124,15 +131,7 @@ def test_sigterm_winds_a_cli_poll_down_the_same_way(portal: Portal, tmp_path: Pa
             [sys.executable, "-m", "aggregator", "--config", str(config), "poll", "--all"],
             stdout=out, stderr=subprocess.STDOUT, env=cli_env(), cwd=config.parent)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            text = logs.read_text(errors="replace")
-            if slow.arrived.is_set() and all(f"source={sid} " in text for sid in FAST):
-                break
-            assert proc.poll() is None, text
-            time.sleep(0.05)
-        else:
-            pytest.fail("the poll did not get under way:\n" + logs.read_text())
+        _wait_under_way(proc, logs, slow, "source={} ")
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(20)
     finally:
