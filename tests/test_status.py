@@ -12,7 +12,6 @@ import logging
 import os
 import socket
 import stat
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from aggregator import web
 from aggregator.core import Aggregator
@@ -30,6 +28,7 @@ from aggregator.web import SiteHolder, build_app, given_token, is_loopback, sche
 from tests.portal import (
     PORTAL_SOURCES,
     Portal,
+    app_in_thread,
     database,
     invoke,
     query,
@@ -69,21 +68,8 @@ def running(agg: Aggregator, host: str = "127.0.0.1",
     sock.bind(("127.0.0.1", 0))
     holder = SiteHolder()
     holder.update(agg.render())
-    server = uvicorn.Server(uvicorn.Config(build_app(agg, holder, scheduler, host=host),
-                                           log_level="warning", access_log=False,
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    try:
+    with app_in_thread(build_app(agg, holder, scheduler, host=host), sock):
         yield Client(sock.getsockname()[1])
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ import gzip
 import http.client
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from lxml import etree
 
 from aggregator.core import Aggregator
@@ -28,6 +25,7 @@ from tests.portal import (
     Portal,
     Route,
     Src,
+    app_in_thread,
     fixture_feed,
     invoke,
     item_counts,
@@ -84,20 +82,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     agg = Aggregator.open(str(config))
     holder = SiteHolder()
     holder.update(agg.render())
-    server = uvicorn.Server(uvicorn.Config(build_app(agg, holder), log_level="warning",
-                                           access_log=False, lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
     try:
-        yield Served(port, holder, out, config)
+        with app_in_thread(build_app(agg, holder), sock):
+            yield Served(port, holder, out, config)
     finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
         agg.close()
 
 
