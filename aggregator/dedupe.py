@@ -252,23 +252,55 @@ def html_text(fragment: str) -> str:
     return html.unescape(fragment) if "&" in fragment else fragment
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Fingerprint:
-    """What near-duplicate detection compares, computed once per item. The first similarity
-    test needs only the eager fields; the facts (places, numbers) and the index fields are
-    worked out on first use, so a candidate that is not alike costs little."""
+    """What near-duplicate detection compares, computed once per item. Its fields are what
+    travels and is kept (`pack`): strings and an array, cheap to pack and unpack; the sets the
+    comparisons use, the facts (places, numbers) and the index fields are worked out on first
+    use, so an item that is never compared, or a candidate that is not alike, costs little."""
 
-    title_key: str  # the normalized title: content words in order
-    title_words: frozenset[str]
-    title_grams: frozenset[str]  # character trigrams of the normalized title
+    title_key: str  # the normalized title: content words in order, joined by spaces
     has_text: bool  # False: no text of its own, or a teaser shorter than MIN_TEXT_WORDS
-    # hashes of consecutive content words (shingles); an array in remembered fingerprints
+    # hashes of consecutive content words (shingles); an array once packed or remembered
     # (`compact`): 1.6 KB instead of 13 KB for 200 words
     text_pairs: frozenset[int] | array[int]
     dates: frozenset[tuple[int, int]]  # "(16/3)" day/month mentions in the text
-    title_tokens: tuple[str, ...]  # as written (folded), stop words kept
-    text_tokens: tuple[str, ...]  # the first TEXT_WORDS of the text, likewise
-    text_content: tuple[str, ...]  # the text's content words, stemmed (a teaser's too)
+    title_folded: str  # the title's tokens as written (folded), stop words kept, by spaces
+    text_folded: str  # the first TEXT_WORDS tokens of the text, likewise
+
+    def _same(self) -> tuple[object, ...]:
+        return (self.title_key, self.has_text, frozenset(self.text_pairs), self.dates,
+                self.title_folded, self.text_folded)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Fingerprint) and self._same() == other._same()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable parts (an array)
+
+    @functools.cached_property
+    def title_words(self) -> frozenset[str]:
+        return frozenset(self.title_key.split(" ")) if self.title_key else frozenset()
+
+    @functools.cached_property
+    def title_grams(self) -> frozenset[str]:
+        """Character trigrams of the normalized title."""
+        key = self.title_key
+        if len(key) > 2:
+            return frozenset(map("".join, zip(key, key[1:], key[2:], strict=False)))
+        return frozenset((key,) if key else ())
+
+    @functools.cached_property
+    def title_tokens(self) -> tuple[str, ...]:
+        return tuple(self.title_folded.split(" ")) if self.title_folded else ()
+
+    @functools.cached_property
+    def text_tokens(self) -> tuple[str, ...]:
+        return tuple(self.text_folded.split(" ")) if self.text_folded else ()
+
+    @functools.cached_property
+    def text_content(self) -> tuple[str, ...]:
+        """The text's content words, stemmed (a teaser's too)."""
+        return tuple(content_words(list(self.text_tokens)))
 
     @functools.cached_property
     def title_numbers(self) -> frozenset[str]:
@@ -317,43 +349,42 @@ _NOT_RAW = FUNCTION_WORDS | {_BREAK}
 _FIELDS = tuple(f.name for f in fields(Fingerprint))
 
 
+def _fingerprint(**values: object) -> Fingerprint:
+    """A fingerprint of these fields and worked-out values, without the dataclass's
+    per-field checks (it is made for every item)."""
+    fp = object.__new__(Fingerprint)
+    fp.__dict__.update(values)
+    return fp
+
+
 def fingerprint(title: str, text: str) -> Fingerprint:
     """`text` is plain text (summary or content); an empty or teaser-length text counts as none.
     """
     t_tokens = words(title)
     t_words = content_words(t_tokens)
-    key = " ".join(t_words)
-    grams = frozenset(map("".join, zip(key, key[1:], key[2:], strict=False))) if len(key) > 2 else \
-        frozenset((key,) if key else ())
     x_tokens = words(text[:TEXT_WORDS * 10])[:TEXT_WORDS]
     x_all = content_words(x_tokens)
     x_words = x_all if len(x_tokens) >= MIN_TEXT_WORDS else []
     dates = frozenset((int(d), int(m)) for d, m in _DATE_MENTION.findall(text[:3000])
                       if 1 <= int(d) <= 31 and 1 <= int(m) <= 12) if x_words else frozenset()
-    return Fingerprint(
-        title_key=key,
-        title_words=frozenset(t_words),
-        title_grams=grams,
-        has_text=bool(x_words),
-        text_pairs=frozenset(_pair_hashes(x_words)),
-        dates=dates,
-        title_tokens=tuple(t_tokens),
-        text_tokens=tuple(x_tokens),
-        text_content=tuple(x_all),
-    )
+    return _fingerprint(
+        title_key=" ".join(t_words), has_text=bool(x_words),
+        text_pairs=frozenset(_pair_hashes(x_words)), dates=dates,
+        title_folded=" ".join(t_tokens), text_folded=" ".join(x_tokens),
+        # worked out already
+        title_words=frozenset(t_words), title_tokens=tuple(t_tokens),
+        text_tokens=tuple(x_tokens), text_content=tuple(x_all))
 
 
 def compact(fp: Fingerprint) -> Fingerprint:
-    """The same fingerprint in less memory, for keeping many (its word pairs as an array; its
-    index fields, which only a new item needs, dropped)."""
+    """The same fingerprint in less memory, for keeping many: its word pairs as an array, and
+    nothing worked out but what comparing it needs first."""
     if isinstance(fp.text_pairs, array):
         return fp
-    small = object.__new__(Fingerprint)  # a copy without dataclasses.replace's checks
-    values = small.__dict__
-    values.update((name, fp.__dict__[name]) for name in _FIELDS)
-    packed = fp.__dict__.get("_packed_pairs")  # as `unpack` read them: no need to convert
-    values["text_pairs"] = packed if packed is not None else array("q", fp.text_pairs)
-    return small
+    values = {name: fp.__dict__[name] for name in _FIELDS}
+    values["text_pairs"] = array("q", fp.text_pairs)
+    values["title_words"] = fp.title_words
+    return _fingerprint(**values)
 
 
 def item_fingerprint(title: str, summary: str, content: str) -> Fingerprint:
@@ -363,31 +394,28 @@ def item_fingerprint(title: str, summary: str, content: str) -> Fingerprint:
 
 # Bump when `fingerprint` or `pack` change what they make: fingerprints kept in the database
 # (store/index.py) by another version are then dropped instead of being compared with.
-PACK_VERSION = f"1/py{sys.version_info[0]}.{sys.version_info[1]}"  # marshal's format too
+PACK_VERSION = f"2/py{sys.version_info[0]}.{sys.version_info[1]}"  # marshal's format too
 
 
 def pack(fp: Fingerprint) -> bytes:
     """A fingerprint as bytes, for another process of the same Python (the parse workers
     fingerprint a new source's items; rebuilding one is about 10 times cheaper than
-    computing it). Its index fields travel with it."""
+    computing it) and for keeping (store/index.py). Its index fields travel with it. Strings
+    and bytes only, no sets of strings: marshal makes one object of each (a fingerprint of
+    200 words packed as sets and tuples of words took 60 µs to pack and 35 to unpack)."""
     return marshal.dumps((
-        fp.title_key, fp.title_grams, fp.has_text, array("q", fp.text_pairs).tobytes(),
-        fp.dates, fp.title_tokens, fp.text_tokens, fp.text_content, fp.text_signature,
-        fp.strong_keys, fp.key_words))
+        fp.title_key, fp.has_text, array("q", fp.text_pairs).tobytes(), fp.dates,
+        fp.title_folded, fp.text_folded, tuple(fp.strong_keys), " ".join(fp.key_words)))
 
 
 def unpack(data: bytes) -> Fingerprint:
-    (key, grams, has_text, pairs, dates, t_tokens, x_tokens, x_content,
-     signature, strong, key_words) = marshal.loads(data)
+    key, has_text, pairs, dates, t_folded, x_folded, strong, key_words = marshal.loads(data)
     text_pairs: array[int] = array("q")
     text_pairs.frombytes(pairs)
-    fp = Fingerprint(
-        title_key=key, title_words=frozenset(key.split(" ")) if key else frozenset(),
-        title_grams=grams, has_text=has_text, text_pairs=frozenset(text_pairs), dates=dates,
-        title_tokens=t_tokens, text_tokens=x_tokens, text_content=x_content)
-    fp.__dict__.update(text_signature=signature, strong_keys=strong, key_words=key_words,
-                       _packed_pairs=text_pairs)
-    return fp
+    return _fingerprint(
+        title_key=key, has_text=has_text, text_pairs=text_pairs, dates=dates,
+        title_folded=t_folded, text_folded=x_folded, strong_keys=frozenset(strong),
+        key_words=frozenset(key_words.split(" ")) if key_words else frozenset())
 
 
 # --- blocking keys (the index) ------------------------------------------------------------

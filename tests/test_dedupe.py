@@ -153,8 +153,12 @@ def test_a_packed_fingerprint_is_the_same_fingerprint(t1: str, x1: str, t2: str,
         back = dedupe.unpack(dedupe.pack(fp))
         assert back == fp
         assert dedupe.blocking_keys(back) == dedupe.blocking_keys(fp)
-        assert (back.key_words, back.title_places, back.text_places, back.all_numbers) == (
-            fp.key_words, fp.title_places, fp.text_places, fp.all_numbers)
+        worked_out = ("key_words", "title_places", "text_places", "all_numbers", "title_words",
+                      "title_grams", "title_tokens", "text_tokens", "text_content", "raw_words",
+                      "all_words")
+        for name in worked_out:  # made again from what travelled: the same
+            assert getattr(back, name) == getattr(fp, name), name
+            assert getattr(dedupe.compact(fp), name) == getattr(fp, name), name
 
 
 def test_blocking_keys_are_the_same_in_every_process() -> None:
