@@ -27,10 +27,10 @@ import sys
 import unicodedata
 import zlib
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 from aggregator.types import DedupeSettings
 
@@ -252,6 +252,32 @@ def html_text(fragment: str) -> str:
     return html.unescape(fragment) if "&" in fragment else fragment
 
 
+_T = TypeVar("_T")
+
+
+class _worked_out(Generic[_T]):
+    """`functools.cached_property` without the lock Python 3.11 takes on each first use:
+    worked out once per instance, then a plain attribute. Two threads working out the same
+    value at once both get it right (a fingerprint's values depend on its fields only)."""
+
+    def __init__(self, func: Callable[[Any], _T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _worked_out[_T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _T: ...
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> _T | _worked_out[_T]:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.func(obj)
+        return value
+
+
 @dataclass(frozen=True, eq=False)
 class Fingerprint:
     """What near-duplicate detection compares, computed once per item. Its fields are what
@@ -277,11 +303,11 @@ class Fingerprint:
 
     __hash__ = None  # type: ignore[assignment]  # mutable parts (an array)
 
-    @functools.cached_property
+    @_worked_out
     def title_words(self) -> frozenset[str]:
         return frozenset(self.title_key.split(" ")) if self.title_key else frozenset()
 
-    @functools.cached_property
+    @_worked_out
     def title_grams(self) -> frozenset[str]:
         """Character trigrams of the normalized title."""
         key = self.title_key
@@ -289,57 +315,57 @@ class Fingerprint:
             return frozenset(map("".join, zip(key, key[1:], key[2:], strict=False)))
         return frozenset((key,) if key else ())
 
-    @functools.cached_property
+    @_worked_out
     def title_tokens(self) -> tuple[str, ...]:
         return tuple(self.title_folded.split(" ")) if self.title_folded else ()
 
-    @functools.cached_property
+    @_worked_out
     def text_tokens(self) -> tuple[str, ...]:
         return tuple(self.text_folded.split(" ")) if self.text_folded else ()
 
-    @functools.cached_property
+    @_worked_out
     def text_content(self) -> tuple[str, ...]:
         """The text's content words, stemmed (a teaser's too)."""
         return tuple(content_words(list(self.text_tokens)))
 
-    @functools.cached_property
+    @_worked_out
     def title_numbers(self) -> frozenset[str]:
         return _numbers(self.title_tokens)
 
-    @functools.cached_property
+    @_worked_out
     def all_numbers(self) -> frozenset[str]:
         return self.title_numbers | _numbers(self.text_tokens)
 
-    @functools.cached_property
+    @_worked_out
     def title_places(self) -> frozenset[tuple[str, ...]]:
         return _places(self.title_tokens, TITLE_PLACE_MARKERS)
 
-    @functools.cached_property
+    @_worked_out
     def text_places(self) -> frozenset[tuple[str, ...]]:
         return _places(self.text_tokens, PLACE_MARKERS) if self.has_text else frozenset()
 
-    @functools.cached_property
+    @_worked_out
     def all_words(self) -> frozenset[str]:
         """Title and text (a teaser too), stemmed."""
         return self.title_words.union(self.text_content)
 
-    @functools.cached_property
+    @_worked_out
     def raw_words(self) -> frozenset[str]:
         """Title and text as written, without function words."""
         return frozenset(self.title_tokens).union(self.text_tokens) - _NOT_RAW
 
-    @functools.cached_property
+    @_worked_out
     def key_words(self) -> frozenset[str]:
         """Title and lede words: the candidates for rare-word index keys."""
         found = self.title_words.union(self.text_content[:LEDE_WORDS])
         return frozenset(w for w in found if len(w) > 2 and not w.isdigit())
 
-    @functools.cached_property
+    @_worked_out
     def strong_keys(self) -> frozenset[int]:
         """`blocking_keys`: its title and MinHash bands."""
         return frozenset(blocking_keys(self))
 
-    @functools.cached_property
+    @_worked_out
     def text_signature(self) -> tuple[int, ...]:
         """MinHash of the text's word pairs (index keys)."""
         return tuple(_text_signature(self.text_pairs)) if self.text_pairs else ()

@@ -224,8 +224,11 @@ class KeyIndex:
                 held = self._by_key.get(key)
                 if held is None:
                     continue
-                rows = sorted((day, i) for i in ((held,) if isinstance(held, int) else held)
-                              if low <= (day := day_of[i]) <= last)
+                if isinstance(held, int):  # most keys: one item
+                    if low <= (day := day_of[held]) <= last:
+                        found[key] = [(day, held)]
+                    continue
+                rows = sorted((day, i) for i in held if low <= (day := day_of[i]) <= last)
                 if rows:
                     found[key] = rows
         if first < horizon:
