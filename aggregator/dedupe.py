@@ -317,11 +317,11 @@ class Fingerprint:
 
     @_worked_out
     def title_tokens(self) -> tuple[str, ...]:
-        return tuple(self.title_folded.split(" ")) if self.title_folded else ()
+        return _shared_tokens(self.title_folded)
 
     @_worked_out
     def text_tokens(self) -> tuple[str, ...]:
-        return tuple(self.text_folded.split(" ")) if self.text_folded else ()
+        return _shared_tokens(self.text_folded)
 
     @_worked_out
     def text_content(self) -> tuple[str, ...]:
@@ -375,6 +375,17 @@ _NOT_RAW = FUNCTION_WORDS | {_BREAK}
 _FIELDS = tuple(f.name for f in fields(Fingerprint))
 
 
+def _shared_tokens(folded: str) -> tuple[str, ...]:
+    """Tokens joined by spaces, back as a tuple of the one string object used for each (the
+    facts of many remembered candidates hold them)."""
+    if not folded:
+        return ()
+    tokens = folded.split(" ")
+    if len(_TOKENS) > _CONTENT_LIMIT:
+        _TOKENS.clear()
+    return tuple(map(_TOKENS.setdefault, tokens, tokens))
+
+
 def _fingerprint(**values: object) -> Fingerprint:
     """A fingerprint of these fields and worked-out values, without the dataclass's
     per-field checks (it is made for every item)."""
@@ -402,14 +413,20 @@ def fingerprint(title: str, text: str) -> Fingerprint:
         text_tokens=tuple(x_tokens), text_content=tuple(x_all))
 
 
+# Worked-out values a remembered fingerprint keeps: small, and slow to work out again (places
+# and numbers walk the tokens). The large ones (word sets, trigrams, tokens: about 14 KB for a
+# compared item) are worked out again when needed.
+_KEPT = ("title_words", "title_places", "text_places", "title_numbers", "all_numbers")
+
+
 def compact(fp: Fingerprint) -> Fingerprint:
-    """The same fingerprint in less memory, for keeping many: its word pairs as an array, and
-    nothing worked out but what comparing it needs first."""
-    if isinstance(fp.text_pairs, array):
-        return fp
-    values = {name: fp.__dict__[name] for name in _FIELDS}
-    values["text_pairs"] = array("q", fp.text_pairs)
-    values["title_words"] = fp.title_words
+    """The same fingerprint in less memory, for keeping many (about 4 KB): its word pairs as
+    an array, and of what was worked out only `_KEPT`."""
+    have = fp.__dict__
+    values = {name: have[name] for name in _FIELDS}
+    if not isinstance(fp.text_pairs, array):
+        values["text_pairs"] = array("q", fp.text_pairs)
+    values.update((name, have[name]) for name in _KEPT if name in have)
     return _fingerprint(**values)
 
 

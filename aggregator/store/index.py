@@ -14,7 +14,7 @@ in the table, one seek per day and key. Another process (a cron run beside `serv
 command) may write the index too: each write sets a new `store_meta.dedupe_generation`, and a
 process whose memory was made from another generation reads the recent days again.
 
-The recent days' fingerprints (`dedupe.pack`, about 3 KB each) are kept in
+The recent days' fingerprints (`dedupe.pack`, about 2.3 KB each) are kept in
 `dedupe_fingerprints` and leave with their day: a new process (each cron run) holds none in
 memory, and computing a stored candidate's fingerprint again from its text cost about a
 quarter of ingesting (instructions under valgrind, 100k stored items).
