@@ -317,11 +317,11 @@ class Fingerprint:
 
     @_worked_out
     def title_tokens(self) -> tuple[str, ...]:
-        return _shared_tokens(self.title_folded)
+        return tuple(self.title_folded.split(" ")) if self.title_folded else ()
 
     @_worked_out
     def text_tokens(self) -> tuple[str, ...]:
-        return _shared_tokens(self.text_folded)
+        return tuple(self.text_folded.split(" ")) if self.text_folded else ()
 
     @_worked_out
     def text_content(self) -> tuple[str, ...]:
@@ -373,17 +373,6 @@ class Fingerprint:
 
 _NOT_RAW = FUNCTION_WORDS | {_BREAK}
 _FIELDS = tuple(f.name for f in fields(Fingerprint))
-
-
-def _shared_tokens(folded: str) -> tuple[str, ...]:
-    """Tokens joined by spaces, back as a tuple of the one string object used for each (the
-    facts of many remembered candidates hold them)."""
-    if not folded:
-        return ()
-    tokens = folded.split(" ")
-    if len(_TOKENS) > _CONTENT_LIMIT:
-        _TOKENS.clear()
-    return tuple(map(_TOKENS.setdefault, tokens, tokens))
 
 
 def _fingerprint(**values: object) -> Fingerprint:

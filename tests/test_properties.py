@@ -14,6 +14,7 @@ from aggregator.normalize import normalize_item
 from aggregator.normalize.keys import item_uid
 from aggregator.normalize.text import plain_text
 from aggregator.normalize.urls import TRACKING_PARAMS, canonical_url
+from aggregator.store.sql import parse_ts, ts
 from aggregator.types import RawItem
 
 segment = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.~%", min_size=0, max_size=8)
@@ -137,3 +138,14 @@ def test_item_key_prefers_guid_then_link_then_hash() -> None:
     # a relative date changes from poll to poll, so it is not part of the hash
     assert key(title="Judul", published="2 jam yang lalu") == key(title="Judul",
                                                                   published="3 jam yang lalu")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1000, 1, 2), max_value=datetime(9000, 1, 1),
+                    timezones=st.timezones()))
+def test_stored_times_keep_their_format(value: datetime) -> None:
+    """`ts` (the stored form of every time, compared as text in SQL) is the strftime form, and
+    reads back as the same instant."""
+    utc = value.astimezone(UTC)
+    assert ts(value) == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert parse_ts(ts(value)) == utc

@@ -11,8 +11,12 @@ MAX_PARAMS = 500  # `?` per statement (SQLite limits them)
 
 
 def ts(value: datetime) -> str:
-    """An aware datetime -> sortable UTC text."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """An aware datetime -> sortable UTC text ("2026-11-27T06:04:42.123456Z")."""
+    utc = value.astimezone(UTC)
+    if utc.year < 1000:  # strftime's year is not padded to four digits everywhere
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is about three times faster than strftime (two per stored item)
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_ts(value: str) -> datetime:
