@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -342,4 +343,41 @@ def test_split_of_a_story_with_an_id_from_before_time_ordered_ids(tmp_path: Path
     store.configure_dedupe(S, [StoryOverride("split", ("https://a/1", "https://b/1"))])
     assert story_of(store, "https://a/1") == legacy
     assert story_of(store, "https://b/1") not in (legacy, sid)
+    store.close()
+
+
+def _story_rows_as_worked_out(store: Store) -> tuple[list[tuple[object, ...]], ...]:
+    """Each story's lead, first and last time as stored, and as worked out from its items."""
+    stored = store.db.conn.execute(
+        "SELECT id, lead_item, published, updated FROM stories ORDER BY id").fetchall()
+    worked_out = store.db.conn.execute(
+        "SELECT s.id, (SELECT id FROM items WHERE story_id=s.id ORDER BY published, id LIMIT 1), "
+        "(SELECT MIN(published) FROM items WHERE story_id=s.id), "
+        "(SELECT MAX(updated) FROM items WHERE story_id=s.id) FROM stories s ORDER BY s.id"
+    ).fetchall()
+    return stored, worked_out
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["s1", "s2", "s3"]), st.integers(0, 3),
+                          st.integers(0, 2), st.integers(-40, 40)), min_size=1, max_size=25))
+def test_a_story_that_items_join_keeps_its_earliest_item_as_lead(
+        tmp_path_factory: pytest.TempPathFactory,
+        arrivals: list[tuple[str, int, int, int]]) -> None:
+    """Items join stories by their link, from several sources, some in the same batch (two
+    entries of one source with one link), in any order of publication: after each ingest
+    every story's lead is its earliest item (of equal times the first stored) and its dates
+    span its items, as worked out from all of them."""
+    store = Store(tmp_path_factory.mktemp("lead") / "a.db")
+    for n, (source, link, copies, hours) in enumerate(arrivals):
+        url = f"https://portal/{link}"
+        batch = [(Item(source_id=source, key=f"guid:{n}-{c}", link=url, title=f"Judul {link}",
+                       summary="", content="", author=None,
+                       published=T0 + timedelta(hours=hours + c), updated=None,
+                       dated_by="source", views=None, categories=(), image=None,
+                       content_hash=content_hash(f"Judul {link}", str(n))), "x", 1)
+                 for c in range(copies + 1)]
+        store.ingest(source, batch, T0 + timedelta(hours=n))
+        stored, worked_out = _story_rows_as_worked_out(store)
+        assert stored == worked_out
     store.close()

@@ -3,6 +3,8 @@ public ids are stable and never depend on views or fetch time."""
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -11,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.normalize import normalize_item
-from aggregator.normalize.keys import item_uid
+from aggregator.normalize.keys import _NAMESPACE as NAMESPACE
+from aggregator.normalize.keys import item_uid, story_uid
 from aggregator.normalize.text import plain_text
 from aggregator.normalize.urls import TRACKING_PARAMS, canonical_url
 from aggregator.store.sql import parse_ts, ts
@@ -149,3 +152,26 @@ def test_stored_times_keep_their_format(value: datetime) -> None:
     utc = value.astimezone(UTC)
     assert ts(value) == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     assert parse_ts(ts(value)) == utc
+
+
+_UTF8 = st.characters(blacklist_categories=("Cs",))  # no lone surrogates
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(_UTF8, max_size=40), st.text(_UTF8, max_size=200), st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)))
+def test_ids_are_the_uuids_they_always_were(source: str, key: str, first_seen: datetime
+                                             ) -> None:
+    """Item and story ids, worked out without the uuid module's objects, are the text of the
+    UUIDs it makes: an id published once never changes with the implementation."""
+    uid = item_uid(source, key)
+    assert uid == str(uuid.uuid5(NAMESPACE, f"item\n{source}\n{key}"))
+    story = story_uid(uid, ts(first_seen))
+    minute = int(first_seen.timestamp()) // 60
+    digest = hashlib.sha1(f"story\n{uid}".encode()).digest()
+    as_made = uuid.UUID(int=(minute & 0xFFFFFFFF) << 96 | int.from_bytes(digest[:12]))
+    fields = list(as_made.fields)  # version 8 and the RFC 4122 variant
+    fields[2] = fields[2] & 0x0FFF | 0x8000
+    fields[3] = fields[3] & 0x3F | 0x80
+    assert story == str(uuid.UUID(fields=tuple(fields)))  # type: ignore[arg-type]
+    assert uuid.UUID(story).version == 8 and uuid.UUID(uid).version == 5

@@ -21,9 +21,23 @@ def item_key(guid: str | None, guid_unique: bool, link: str | None, title: str,
     return "hash:" + digest
 
 
+def _uuid_text(bits: int) -> str:
+    """`str(uuid.UUID(int=bits))` without making the object (two per stored item)."""
+    h = f"{bits:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_NAMESPACE_BYTES = _NAMESPACE.bytes
+
+
 def item_uid(source_id: str, key: str) -> str:
-    """The public, never-changing id of an item (a UUID derived from source id and key)."""
-    return str(uuid.uuid5(_NAMESPACE, f"item\n{source_id}\n{key}"))
+    """The public, never-changing id of an item (a UUID derived from source id and key):
+    `uuid.uuid5(_NAMESPACE, ...)`, worked out directly."""
+    digest = hashlib.sha1(_NAMESPACE_BYTES + f"item\n{source_id}\n{key}".encode()).digest()
+    bits = int.from_bytes(digest[:16])
+    bits = bits & ~(0xF << 76) | 0x5 << 76  # version 5
+    bits = bits & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
+    return _uuid_text(bits)
 
 
 def story_uid(first_item_uid: str, first_seen: str) -> str:
@@ -38,7 +52,7 @@ def story_uid(first_item_uid: str, first_seen: str) -> str:
     bits = (minute & 0xFFFFFFFF) << 96 | int.from_bytes(digest[:12])
     bits = bits & ~(0xF << 76) | 0x8 << 76  # version 8
     bits = bits & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
-    return str(uuid.UUID(int=bits))
+    return _uuid_text(bits)
 
 
 def legacy_story_uid(first_item_uid: str) -> str:

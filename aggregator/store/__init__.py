@@ -500,13 +500,40 @@ class Store:
              for n, p in enumerate(plan.items)])
         for n, fp in enumerate(fps):
             self.grouper.remember(item_ids[n], fp)
-        for story_id in sorted({plan.final(s) for s in plan.touched}
-                               | {dst for _, dst, _ in plan.merges}):
-            self._refresh_story(story_id)
+        self._stories_joined(plan, item_ids, rows)
         conn.executemany(  # a new item's first sample (plain INSERT, as for story links)
             "INSERT INTO view_samples (item_id, at, views) VALUES (?, ?, ?)",
             [(item_ids[n], sample_at, item.views) for n, item in enumerate(items)
              if item.views is not None])
+
+    def _stories_joined(self, plan: grouping.Plan, item_ids: Sequence[int],
+                        rows: Sequence[tuple[Any, ...]]) -> None:
+        """Bring the stories new items joined up to date. A merged story, or any when the
+        config prefers agencies as leads, is worked out again from all its items
+        (`_refresh_story`); otherwise a join can only move the story's dates outwards and
+        make the earliest new item its lead, which one update by id does (the three queries
+        over the story's items cost 36 µs a story at a million items)."""
+        merged = {dst for _, dst, _ in plan.merges}
+        firsts = {sid: n for sid, n in plan.new_stories.items() if plan.final(sid) == sid}
+        joined: dict[str, tuple[str, int, str]] = {}  # story -> (published, id, updated)
+        for n, planned in enumerate(plan.items):
+            story = planned.story_id
+            if story in merged or firsts.get(story) == n:
+                continue
+            published, updated = rows[n][13], rows[n][14]
+            seen = joined.get(story)
+            if seen is None:
+                joined[story] = (published, item_ids[n], updated)
+            else:  # the earliest (and of equal times the first stored) leads
+                joined[story] = (*min(seen[:2], (published, item_ids[n])),
+                                 max(seen[2], updated))
+        full = merged | joined.keys() if self.grouper.settings.prefer_lead else merged
+        for story_id in sorted(full):
+            self._refresh_story(story_id)
+        self.db.conn.executemany(
+            "UPDATE stories SET lead_item=CASE WHEN ?1 < published THEN ?2 ELSE lead_item END, "
+            "published=MIN(published, ?1), updated=MAX(updated, ?3) WHERE id=?4",
+            [(*joined[story], story) for story in sorted(joined.keys() - full)])
 
     def _merge_story(self, src: str, dst: str, reason: str, at: str) -> None:
         """Move every item of `src` into the older story `dst`; `src` is never shown again."""
