@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator import dedupe
 from aggregator.errors import StoreError
@@ -322,4 +324,31 @@ def test_a_fingerprint_made_from_text_is_kept_for_the_next_process(
     computed.clear()
     assert store.fill_fingerprints() == 1 and computed == ["Rapat Paripurna DPRD DKI"]
     assert store.grouper.index.without_fingerprint() == []
+    store.close()
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 4), st.integers(1, 30)),
+                min_size=1, max_size=60), st.lists(st.integers(1, 30), max_size=5))
+def test_memory_read_from_the_table_is_memory_built_by_filing(
+        tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[int, int, int]],
+        removed: list[int]) -> None:
+    """What a new process reads (`KeyIndex._sync`) is what the process that filed and
+    removed the rows holds: each key's items (one, or several, shared), each item's day."""
+    store = Store(tmp_path_factory.mktemp("sync") / "a.db")
+    writer = store.grouper.index
+    day_of: dict[int, int] = {}
+    with store.transaction():
+        writer.file([(key, TODAY - day_of.setdefault(item, day), item)
+                     for key, day, item in rows])  # an item has one day
+        for item in removed:
+            writer.remove(item)
+    reader = KeyIndex(store.db.conn)
+    assert reader.held() == writer.held()
+
+    def holders(index: KeyIndex) -> dict[int, set[int]]:
+        return {key: {held} if isinstance(held, int) else set(held)
+                for key, held in index._by_key.items()}
+    assert holders(reader) == holders(writer)
+    assert all(isinstance(held, int) or len(held) > 1 for held in reader._by_key.values())
     store.close()
