@@ -23,7 +23,7 @@ from aggregator.types import DedupeSettings, Item, StoryOverride
 
 EPOCH_DAY = datetime(1970, 1, 1, tzinfo=UTC)
 HOT_BUCKET = 50  # items under one key within a batch's days: more, and the key is ignored
-_CACHE_SIZE = 3_000  # fingerprints of recent items (the likely candidates), about 5 KB each
+_CACHE_SIZE = 3_000  # fingerprints of recent items (the likely candidates), about 4 KB each
 
 
 def day_number(when: datetime) -> int:
