@@ -352,3 +352,20 @@ def test_memory_read_from_the_table_is_memory_built_by_filing(
     assert holders(reader) == holders(writer)
     assert all(isinstance(held, int) or len(held) > 1 for held in reader._by_key.values())
     store.close()
+
+
+def test_deleting_a_large_row_does_not_write_its_freed_pages(tmp_path: Path) -> None:
+    """A kept fingerprint takes an overflow page; when its day leaves, deleting it must not
+    write the freed pages out again (SQLite's secure_delete, on in Debian's builds, zeroes
+    and writes each one)."""
+    path = tmp_path / "a.db"
+    store = Store(path)
+    with store.transaction():
+        store.db.conn.execute("INSERT INTO dedupe_fingerprints (item_id, day, data) "
+                              "VALUES (1, 1, ?)", (bytes(100_000),))  # 25 overflow pages
+    store.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with store.transaction():
+        store.db.conn.execute("DELETE FROM dedupe_fingerprints WHERE item_id=1")
+    _, frames, _ = store.db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert 0 < frames < 10  # the table's leaf and the freelist, not 25 freed pages
+    store.close()
