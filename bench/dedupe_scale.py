@@ -876,6 +876,24 @@ def pack_batch(texts: list[tuple[str, str, str, str]]) -> tuple[dict[str, bytes]
     return packed, time.process_time() - c0  # the worker's CPU for this batch
 
 
+def _pack_speed(texts: list[tuple[str, str, str, str]]) -> float:
+    best = float("inf")
+    for _ in range(3):
+        c0 = time.perf_counter()
+        pack_batch(texts)
+        best = min(best, time.perf_counter() - c0)
+    return 1e6 * best / len(texts)
+
+
+def machine_speed(texts: list[tuple[str, str, str, str]]) -> float:
+    """This machine's speed at the moment: µs per item to fingerprint and pack `texts` (the
+    first 300 new items), best of 3, in a forked process (this one's caches stay as they
+    were). The same work at every size and in every run, so two runs' rates compare fairly
+    only when this is alike (a shared VM's speed moves by up to 40% within an hour)."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        return pool.submit(_pack_speed, texts).result()
+
+
 def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: bool,
             workers: int = 1, warmup: int = 0) -> dict[str, Any]:
     src = workdir / f"build-{size}.db"
@@ -895,6 +913,9 @@ def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: b
     prepared = [(synth.sources[synth.source_of(a)].id, entries(synth, a, b))
                 for a, b in batches]
     gen_s = time.perf_counter() - g0
+    sample = [(i.key, i.title, i.summary, i.content) for _, batch in prepared
+              for i, _, _ in batch][:300]
+    speed_before = machine_speed(sample)
     print(f"[{size:,}] copied in {copy_s:.1f} s; {new:,} new items in {len(batches)} batches "
           f"generated in {gen_s:.1f} s; ingesting ...", flush=True)
     settings = DedupeSettings()
@@ -951,6 +972,7 @@ def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: b
     if pool is not None:
         pool.shutdown()
     db_mb = file_mb(db)
+    speed_after = machine_speed(sample)
     w2 = time.perf_counter()
     store.close()
     close_s = time.perf_counter() - w2
@@ -975,6 +997,8 @@ def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: b
         "last_fifth_items_per_s": (new - before_last[0]) / (wall - before_last[1]),
         "db_mb": db_mb, "db_mb_after_close": file_mb(db), "keys_mb": keys_mb(db),
         "max_rss_mb": max_rss_mb(),
+        # µs per item to fingerprint 300 fixed items, before and after: the machine's speed
+        "speed_us_before": speed_before, "speed_us_after": speed_after,
     }
     print(f"[{size:,}] ingest: {result['items_per_s']:,.0f} items/s wall "
           f"({result['ms_per_item']:.3f} ms/item; CPU {result['cpu_ms_per_item']:.3f} ms/item, "
@@ -984,7 +1008,8 @@ def measure(synth: Synth, size: int, new: int, workdir: Path, with_candidates: b
           f"{result['worker_cpu_ms_per_item']:.3f} ms/item), first fifth "
           f"{result['first_fifth_items_per_s']:,.0f}/s, last fifth "
           f"{result['last_fifth_items_per_s']:,.0f}/s; open {open_s:.2f} s, "
-          f"close {close_s:.2f} s", flush=True)
+          f"close {close_s:.2f} s; machine speed {speed_before:.0f} / {speed_after:.0f} µs "
+          f"per fingerprint before / after", flush=True)
     result["quality"] = evaluate(db, synth_truth(synth), timed, timed + new)
     q = result["quality"]
     print(f"[{size:,}] recall {q['recall']:.4f} ({q['duplicates']:,} duplicates), false groups "
@@ -1046,7 +1071,8 @@ def table(rows: list[dict[str, Any]], builds: dict[int, dict[str, Any]]) -> str:
 def detail(rows: list[dict[str, Any]], builds: dict[int, dict[str, Any]]) -> str:
     out = ["| size | build wall / CPU s | new: wall / CPU s | CPU ms/item (store / workers) "
            "| p95 ms/item | first / last fifth items/s | compared per item (mean / p95) "
-           "| dups in wrong story | RSS MB |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| dups in wrong story | RSS MB | machine µs (before / after) |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         b = builds[r["size"]]
         c = r.get("candidates")
@@ -1057,7 +1083,8 @@ def detail(rows: list[dict[str, Any]], builds: dict[int, dict[str, Any]]) -> str
             f"{r.get('worker_cpu_ms_per_item', 0):.3f} | "
             f"{r['p95_ms_per_item']:.3f} | {r['first_fifth_items_per_s']:,.0f} / "
             f"{r['last_fifth_items_per_s']:,.0f} | {cands} | "
-            f"{r['quality']['dups_in_wrong_story']:.4f} | {r['max_rss_mb']:,.0f} |")
+            f"{r['quality']['dups_in_wrong_story']:.4f} | {r['max_rss_mb']:,.0f} | "
+            f"{r.get('speed_us_before', 0):.0f} / {r.get('speed_us_after', 0):.0f} |")
     return "\n".join(out)
 
 
