@@ -458,13 +458,15 @@ class Store:
         keys = [[k for k in ik.filing if k not in hot] for ik in both]
         plan = self.grouper.plan(scope, items, uids, fps, keys, both, at)
         self.grouper.words.add(fps)
+        # (published, updated) as stored: the items' rows, new stories, stories joined
+        times = [(ts(item.published), ts(item.updated or item.published)) for item in items]
         rows: list[tuple[Any, ...]] = []
         for n, (item, agency, priority) in enumerate(entries):
             rows.append((
                 uids[n], scope, item.source_id, item.key, agency, priority, item.link,
                 item.title, item.summary, item.content, item.author,
                 json.dumps(list(item.categories), ensure_ascii=False), item.image,
-                ts(item.published), ts(item.updated or item.published), item.dated_by, at, at,
+                *times[n], item.dated_by, at, at,
                 item.content_hash, plan.items[n].story_id, item.views, item.views,
                 at if item.views is not None else None))
         conn.executemany(
@@ -473,7 +475,7 @@ class Store:
             "first_seen, last_seen, content_hash, story_id, views, views_max, views_at, "
             "indexed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)", rows)
         ids: dict[str, int] = {}
-        for chunk in chunks([row[3] for row in rows], 500):
+        for chunk in chunks([item.key for item in items], 500):
             marks = ",".join("?" * len(chunk))
             ids.update((key, item_id) for item_id, key in conn.execute(
                 f"SELECT id, key FROM items WHERE scope=? AND key IN ({marks})",
@@ -483,7 +485,7 @@ class Store:
         conn.executemany(
             "INSERT OR IGNORE INTO stories (id, lead_item, published, updated, created_at) "
             "VALUES (?, ?, ?, ?, ?)",
-            [(sid, item_ids[n], rows[n][13], rows[n][14], at)
+            [(sid, item_ids[n], *times[n], at)
              for sid, n in plan.new_stories.items() if plan.final(sid) == sid])
         for src, dst, reason in plan.merges:
             if src not in plan.new_stories:
@@ -504,14 +506,14 @@ class Store:
              for n, p in enumerate(plan.items)])
         for n, fp in enumerate(fps):
             self.grouper.remember(item_ids[n], fp)
-        self._stories_joined(plan, item_ids, rows)
+        self._stories_joined(plan, item_ids, times)
         conn.executemany(  # a new item's first sample (plain INSERT, as for story links)
             "INSERT INTO view_samples (item_id, at, views) VALUES (?, ?, ?)",
             [(item_ids[n], sample_at, item.views) for n, item in enumerate(items)
              if item.views is not None])
 
     def _stories_joined(self, plan: grouping.Plan, item_ids: Sequence[int],
-                        rows: Sequence[tuple[Any, ...]]) -> None:
+                        times: Sequence[tuple[str, str]]) -> None:
         """Bring the stories new items joined up to date. A merged story, or any when the
         config prefers agencies as leads, is worked out again from all its items
         (`_refresh_story`); otherwise a join can only move the story's dates outwards and
@@ -524,7 +526,7 @@ class Store:
             story = planned.story_id
             if story in merged or firsts.get(story) == n:
                 continue
-            published, updated = rows[n][13], rows[n][14]
+            published, updated = times[n]
             seen = joined.get(story)
             if seen is None:
                 joined[story] = (published, item_ids[n], updated)
