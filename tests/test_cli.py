@@ -108,6 +108,10 @@ def test_run_is_skipped_while_another_run_holds_the_lock(tmp_path: Path, portal:
     assert "skipped" not in done.stdout.lower()
     assert item_counts(config) == {"dki-rss": 3, "bandung-mysql": 2}
     assert (tmp_path / "public" / "feeds" / "all.rss").is_file()
+    # the run left its memory of the dedupe index for the next one (store/index.py)
+    assert query(config, "SELECT s.generation = CAST(m.value AS INTEGER) AS current "
+                 "FROM dedupe_snapshot s JOIN store_meta m "
+                 "ON m.name = 'dedupe_generation'")[0]["current"] == 1
 
 
 def test_two_concurrent_runs(tmp_path: Path, portal: Portal) -> None:

@@ -19,6 +19,7 @@ from aggregator import dedupe
 from aggregator.errors import StoreError
 from aggregator.normalize.keys import content_hash
 from aggregator.store import Store
+from aggregator.store import index as key_index
 from aggregator.store.grouping import day_number
 from aggregator.store.index import RECENT_MARGIN_DAYS, KeyIndex, WordCounts
 from aggregator.types import Item
@@ -351,6 +352,100 @@ def test_memory_read_from_the_table_is_memory_built_by_filing(
                 for key, held in index._by_key.items()}
     assert holders(reader) == holders(writer)
     assert all(isinstance(held, int) or len(held) > 1 for held in reader._by_key.values())
+    with store.transaction():  # what a closing process leaves: the same again
+        assert writer.save_snapshot()
+    from_snapshot = KeyIndex(store.db.conn)
+    assert from_snapshot.held() == writer.held()
+    assert holders(from_snapshot) == holders(writer)
+    assert from_snapshot._saved == writer._generation  # read from the snapshot indeed
+    store.close()
+
+
+def statements_of(store: Store) -> list[str]:
+    seen: list[str] = []
+    store.db.conn.set_trace_callback(seen.append)
+    return seen
+
+
+def holders_of(index: KeyIndex) -> tuple[dict[int, int], dict[int, set[int]]]:
+    return index.held(), {key: {held} if isinstance(held, int) else set(held)
+                          for key, held in index._by_key.items()}
+
+
+def test_a_new_process_reads_the_index_the_last_one_left(tmp_path: Path) -> None:
+    """A closing store leaves its memory of the recent keys in one row; the next process (a
+    cron run) reads that instead of every key row, holds the same, and groups as before."""
+    path = tmp_path / "a.db"
+    store = Store(path)
+    store.ingest("s1", [(item("s1", "https://a/1", "Kebakaran Rumah di Tambora", TEXT, T0),
+                         "x", 1)], T0)
+    store.ingest("s2", [(item("s2", "https://b/1", "Rapat Paripurna DPRD DKI", TEXT[:90],
+                              T0 + timedelta(days=2)), "y", 1)], T0 + timedelta(days=2))
+    left = holders_of(store.grouper.index)
+    store.close()
+
+    store = Store(path)
+    seen = statements_of(store)
+    assert holders_of(store.grouper.index) == left
+    assert not [s for s in seen if "FROM dedupe_keys" in s]  # not one key row read
+    store.ingest("s3", [(item("s3", "https://c/1", "Rumah Terbakar di Tambora", TEXT,
+                              T0 + timedelta(hours=3)), "z", 1)], T0 + timedelta(days=2))
+    assert story(store, "https://c/1") == story(store, "https://a/1")
+    store.close()
+    table = KeyIndex(sqlite3.connect(path))
+    table._read_snapshot = lambda generation: False  # type: ignore[method-assign]
+    store = Store(path)
+    assert holders_of(store.grouper.index) == holders_of(table)  # the new item's keys too
+    store.close()
+
+    with sqlite3.connect(path) as conn:  # a database no process has written keys to since
+        conn.execute("DELETE FROM store_meta WHERE name='dedupe_generation'")  # generation 0
+        conn.execute("DELETE FROM dedupe_snapshot")
+    for _ in range(2):  # the first reads the rows and leaves a snapshot, the second reads it
+        store = Store(path)
+        seen = statements_of(store)
+        assert holders_of(store.grouper.index) == holders_of(table)
+        store.close()
+    assert not [s for s in seen if "FROM dedupe_keys" in s]
+
+
+def test_a_snapshot_another_process_has_outdated_is_not_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The snapshot counts only while the index is as it was at its generation: after another
+    process filed keys (and was killed before it could leave its own), after a prune, or when
+    written by another Python, the next process reads the key rows."""
+    path = tmp_path / "a.db"
+    store = Store(path)
+    store.ingest("s1", [(item("s1", "https://a/1", "Kebakaran Rumah di Tambora", TEXT, T0),
+                         "x", 1)], T0)
+    store.close()
+    killed = Store(path)  # files a key, commits, and never closes (SIGKILL)
+    killed.ingest("s2", [(item("s2", "https://b/1", "Rapat Paripurna DPRD DKI", TEXT[:90],
+                               T0), "y", 1)], T0)
+    b1 = killed.db.conn.execute("SELECT id FROM items WHERE link='https://b/1'").fetchone()[0]
+    killed.db.conn.close()
+
+    store = Store(path)
+    seen = statements_of(store)
+    assert b1 in store.grouper.index.held()
+    assert [s for s in seen if "FROM dedupe_keys" in s]  # the rows were read
+    store.close()  # and a snapshot of this generation left
+
+    monkeypatch.setattr(key_index, "SNAPSHOT_FORMAT", "1/py3.99")
+    store = Store(path)
+    seen = statements_of(store)
+    assert b1 in store.grouper.index.held()
+    assert [s for s in seen if "FROM dedupe_keys" in s]
+    store.close()
+    monkeypatch.undo()
+
+    with sqlite3.connect(path) as conn:  # unreadable, at the right generation
+        conn.execute("UPDATE dedupe_snapshot SET data=x'00', format=?",
+                     (key_index.SNAPSHOT_FORMAT,))
+    store = Store(path)
+    seen = statements_of(store)
+    assert b1 in store.grouper.index.held()
+    assert [s for s in seen if "FROM dedupe_keys" in s]
     store.close()
 
 

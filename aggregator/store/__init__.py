@@ -110,6 +110,11 @@ class Store:
                 self.grouper.words.flush()
         except StoreError as exc:  # a count is a statistic: losing some must not stop a close
             log.warning("dedupe word counts not written: %s", exc)
+        try:
+            with self.transaction():
+                self.grouper.index.save_snapshot()
+        except StoreError as exc:  # the next process reads the key rows instead
+            log.warning("dedupe index snapshot not written: %s", exc)
         if self._checkpointer is not None:
             self._checkpointer.close()
             self._checkpointer = None

@@ -13,6 +13,10 @@ Only an item dated before the recent days (the back catalogue of a newly added s
 in the table, one seek per day and key. Another process (a cron run beside `serve`, an admin's
 command) may write the index too: each write sets a new `store_meta.dedupe_generation`, and a
 process whose memory was made from another generation reads the recent days again.
+A process that closes the store leaves its memory in `dedupe_snapshot`, marked with the
+generation: the next process (the next cron run) reads that one row when the generation is
+still the same, instead of every key row of the recent days (at a million items, 0.25 s of a
+cron run's 0.5-0.7 s for 130,000 rows against 0.07 s).
 
 The recent days' fingerprints (`dedupe.pack`, about 2.3 KB each) are kept in
 `dedupe_fingerprints` and leave with their day: a new process (each cron run) holds none in
@@ -27,8 +31,10 @@ lost with a killed process, or added by another process since, changes a word's 
 
 from __future__ import annotations
 
+import marshal
 import os
 import sqlite3
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -37,6 +43,8 @@ from aggregator.store.sql import chunks
 
 RECENT_MARGIN_DAYS = 3  # the recent days: the dedupe window and this many more
 Row = tuple[int, int, int]  # (key, day, item id)
+# what `dedupe_snapshot.data` holds: marshal's format is the Python version's own
+SNAPSHOT_FORMAT = f"1/py{sys.version_info[0]}.{sys.version_info[1]}"
 
 
 def new_generation(conn: sqlite3.Connection) -> int:
@@ -62,6 +70,7 @@ class KeyIndex:
         # so its passes do not walk the index.
         self._by_key: dict[int, int | tuple[int, ...]] = {}
         self._day: dict[int, int] = {}  # item id -> day, of the items held
+        self._saved: int | None = None  # the generation of `dedupe_snapshot`, if known
 
     def _sync(self) -> None:
         """Read the recent days again if another process (or a rollback) changed them."""
@@ -72,6 +81,11 @@ class KeyIndex:
         if generation == self._generation:
             return
         self._horizon = int(meta.get("dedupe_horizon", 0))
+        if not self._read_snapshot(generation):
+            self._read_table()
+        self._generation = generation
+
+    def _read_table(self) -> None:
         by_key: dict[int, int | tuple[int, ...]] = {}
         day_of: dict[int, int] = {}
         self._by_key, self._day = by_key, day_of
@@ -86,7 +100,39 @@ class KeyIndex:
                 by_key[key] = (held, item_id)
             else:
                 by_key[key] = (*held, item_id)  # type: ignore[misc]
-        self._generation = generation
+
+    def _read_snapshot(self, generation: int) -> bool:
+        """The memory the last process to close left, if the index is still as it was then."""
+        row = self.conn.execute(
+            "SELECT data FROM dedupe_snapshot WHERE generation=? AND format=?",
+            (generation, SNAPSHOT_FORMAT)).fetchone()
+        if row is None:
+            return False
+        try:
+            by_key, day_of = marshal.loads(row[0])
+        except (EOFError, ValueError, TypeError):  # not what save_snapshot wrote
+            return False
+        if not isinstance(by_key, dict) or not isinstance(day_of, dict):
+            return False
+        self._by_key, self._day = by_key, day_of
+        self._saved = generation
+        return True
+
+    def save_snapshot(self) -> bool:
+        """Leave the memory for the next process (call in a transaction, when closing): only
+        if it is in step with the table, and not already left at this generation."""
+        if self._generation is None or self._generation == self._saved:
+            return False
+        row = self.conn.execute("SELECT value FROM store_meta "
+                                "WHERE name='dedupe_generation'").fetchone()
+        if int(row[0] if row else 0) != self._generation:  # another process wrote since
+            return False
+        self.conn.execute(
+            "INSERT OR REPLACE INTO dedupe_snapshot (id, generation, format, data) "
+            "VALUES (1, ?, ?, ?)",
+            (self._generation, SNAPSHOT_FORMAT, marshal.dumps((self._by_key, self._day))))
+        self._saved = self._generation
+        return True
 
     def _add(self, key: int, item_id: int) -> None:
         held = self._by_key.get(key)

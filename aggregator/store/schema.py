@@ -247,4 +247,15 @@ WHEN NOT EXISTS (SELECT 1 FROM search_pending WHERE item_id = old.id) BEGIN
     INSERT INTO items_fts (rowid, title, summary) VALUES (new.id, new.title, new.summary);
 END;
 """),
+    (9, """
+-- the recent days' keys as the process that closed last held them in memory (store/index.py,
+-- KeyIndex.save_snapshot): a new process whose database is still at that generation reads
+-- this one row instead of every key row of the recent days
+CREATE TABLE dedupe_snapshot (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL,  -- store_meta.dedupe_generation when it was written
+    format TEXT NOT NULL,  -- index.SNAPSHOT_FORMAT (marshal's format is Python's own)
+    data BLOB NOT NULL
+);
+"""),
 ]
