@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from aggregator import dedupe
@@ -463,4 +463,55 @@ def test_deleting_a_large_row_does_not_write_its_freed_pages(tmp_path: Path) -> 
         store.db.conn.execute("DELETE FROM dedupe_fingerprints WHERE item_id=1")
     _, frames, _ = store.db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     assert 0 < frames < 10  # the table's leaf and the freelist, not 25 freed pages
+    store.close()
+
+
+_DAYS = 2 * (1 + 1 + RECENT_MARGIN_DAYS)  # twice the days held for a window of 24 hours
+_step = st.one_of(
+    st.tuples(st.just("file"), st.integers(0, 3), st.integers(0, _DAYS), st.integers(1, 6)),
+    st.tuples(st.just("advance"), st.just(0), st.integers(0, _DAYS), st.just(0)),
+    st.tuples(st.just("remove"), st.just(0), st.just(0), st.integers(1, 6)))
+
+
+def _ids_in(index: KeyIndex) -> set[int]:
+    return {i for held in index._by_key.values()
+            for i in ((held,) if isinstance(held, int) else held)}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_step, max_size=80))
+@example([("file", 0, 0, 1), ("file", 1, 9, 2), ("file", 1, 9, 3), ("advance", 0, 9, 0),
+          ("remove", 0, 0, 1), ("file", 2, 9, 1)])  # gone, not swept yet, removed, back
+def test_lookups_are_the_same_from_memory_the_table_and_the_snapshot(
+        tmp_path_factory: pytest.TempPathFactory,
+        steps: list[tuple[str, int, int, int]]) -> None:
+    """Days leave memory lazily (`advance` sweeps their ids out of the key map only now and
+    then): whatever was filed, removed, filed again and advanced, the writing process finds
+    what a new process reading the table finds, and what one reading the snapshot finds."""
+    store = Store(tmp_path_factory.mktemp("lazy") / "a.db")
+    writer = KeyIndex(store.db.conn)
+    start = TODAY - _DAYS
+    day_of: dict[int, int] = {}
+    for action, key, day, item_id in steps:
+        with store.transaction():
+            if action == "file":
+                writer.file([(key, start + day_of.setdefault(item_id, day), item_id)])
+            elif action == "advance":
+                writer.advance(max(start + day, writer.horizon()), window_hours=24)
+            else:
+                writer.remove(item_id)
+                day_of.pop(item_id, None)
+    table = KeyIndex(store.db.conn)
+    table._read_snapshot = lambda generation: False  # type: ignore[method-assign]
+    writer.horizon()  # in step (an empty run never read the index)
+    assert len(_ids_in(writer) - set(writer.held())) <= writer._gone  # counted for a sweep
+    with store.transaction():
+        writer.save_snapshot()
+    assert _ids_in(writer) == set(writer.held())  # swept before it was left
+    snapshot = KeyIndex(store.db.conn)
+    keys = range(4)
+    found = [index.lookup(keys, start - 1, TODAY + 1) for index in (writer, table, snapshot)]
+    assert found[0] == found[1] == found[2]
+    assert writer.held() == table.held() == snapshot.held()
+    assert snapshot._saved == writer._generation  # it did read the snapshot
     store.close()
