@@ -69,6 +69,10 @@ def statements(script: str) -> Iterator[str]:
         yield pending
 
 
+def _categories(categories: Sequence[str]) -> str:
+    return json.dumps(list(categories), ensure_ascii=False) if categories else "[]"
+
+
 class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -170,9 +174,24 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """Atomic: a transaction, or inside one a savepoint. The savepoint has one name
+        (nested ones are released in order), so its statements stay prepared; sqlite-utils'
+        `atomic` names each anew (a random token), which every ingest paid for."""
+        conn = self.db.conn
         try:
-            with self.db.atomic():
+            if not conn.in_transaction:
+                with self.db.atomic():
+                    yield
+                return
+            conn.execute("SAVEPOINT store")
+            try:
                 yield
+            except BaseException:
+                if conn.in_transaction:  # an error may have ended the transaction already
+                    conn.execute("ROLLBACK TO store")
+                    conn.execute("RELEASE store")
+                raise
+            conn.execute("RELEASE store")
         except sqlite3.Error as exc:
             raise StoreError(f"database error: {exc}") from exc
 
@@ -470,8 +489,7 @@ class Store:
             rows.append((
                 uids[n], scope, item.source_id, item.key, agency, priority, item.link,
                 item.title, item.summary, item.content, item.author,
-                json.dumps(list(item.categories), ensure_ascii=False), item.image,
-                *times[n], item.dated_by, at, at,
+                _categories(item.categories), item.image, *times[n], item.dated_by, at, at,
                 item.content_hash, plan.items[n].story_id, item.views, item.views,
                 at if item.views is not None else None))
         conn.executemany(
@@ -604,7 +622,7 @@ class Store:
             "author=COALESCE(?, author), categories=COALESCE(NULLIF(?, '[]'), categories), "
             "image=COALESCE(?, image), published=?, updated=?, content_hash=? WHERE id=?",
             (agency, priority, item.link, item.title, item.summary, item.content, item.author,
-             json.dumps(list(item.categories), ensure_ascii=False), item.image, published,
+             _categories(item.categories), item.image, published,
              updated, item.content_hash, row["id"]),
         )
         if row["content_hash"] != item.content_hash:  # the title or text may have changed
