@@ -22,6 +22,7 @@ import functools
 import html
 import itertools
 import marshal
+import math
 import re
 import sys
 import unicodedata
@@ -636,17 +637,28 @@ SCHEDULE_TITLE_WORDS = frozenset({"jadwal", "lokas", "keliling"})  # stemmed, as
 SCHEDULE_HOURS = 12.0
 
 
-def compare(a: Probe, b: Probe, settings: DedupeSettings) -> Verdict:
+def compare(a: Probe, b: Probe, settings: DedupeSettings, figures: bool = True) -> Verdict:
     """Do two items of different sources report the same story? (README, "Deduplication")
-    The cheap similarity comes first; facts are checked only for a pair that would group."""
+    The cheap similarity comes first; facts are checked only for a pair that would group.
+    With `figures` False (the store's planning), a pair that is not the same story may be
+    decided without its title similarity, which the verdict then gives as NaN; the decision
+    is the same either way."""
     hours = abs((a.published - b.published).total_seconds()) / 3600
-    title_sim = max(_jaccard(a.fp.title_grams, b.fp.title_grams),
-                    _jaccard(a.fp.title_words, b.fp.title_words))
     text_sim = (_overlap(a.fp.text_pairs, b.fp.text_pairs)
                 if a.fp.has_text and b.fp.has_text else None)
     how = "title" if a.fp.title_key and a.fp.title_key == b.fp.title_key else "near"
+    title_sim = math.nan
+
+    def title_similarity() -> float:
+        nonlocal title_sim
+        if title_sim != title_sim:  # NaN: not worked out yet
+            title_sim = max(_jaccard(a.fp.title_grams, b.fp.title_grams),
+                            _jaccard(a.fp.title_words, b.fp.title_words))
+        return title_sim
 
     def verdict(same: bool, method: str, conflict: str = "") -> Verdict:
+        if same or figures:
+            title_similarity()
         return Verdict(same, method, title_sim, text_sim, hours, conflict)
 
     if a.source_id == b.source_id:
@@ -656,12 +668,13 @@ def compare(a: Probe, b: Probe, settings: DedupeSettings) -> Verdict:
     if text_sim is not None:
         if text_sim < settings.text_similarity and not (
                 text_sim >= settings.text_similarity_with_title
-                and title_sim >= settings.title_similarity):
+                and title_similarity() >= settings.title_similarity):
             return verdict(False, "different")
         conflict = _conflict(a.fp, b.fp)
         # much of the same text outweighs a disagreeing detail, except for a recurring
         # listing: the same title over a template text ("Jadwal SIM Keliling")
-        if conflict and (text_sim < settings.strong_text_similarity or title_sim >= 0.8):
+        if conflict and (text_sim < settings.strong_text_similarity
+                         or title_similarity() >= 0.8):
             return verdict(False, "conflict", conflict)
         return verdict(True, how)
     if hours > settings.title_window_hours:
@@ -673,7 +686,7 @@ def compare(a: Probe, b: Probe, settings: DedupeSettings) -> Verdict:
         # a listing's title against an article: its words are all in the article
         alike = _cover(a.fp, b.fp) >= settings.title_cover
     else:
-        alike = title_sim >= settings.title_only_similarity
+        alike = title_similarity() >= settings.title_only_similarity
     if not alike:
         return verdict(False, "different")
     conflict = _conflict(a.fp, b.fp)

@@ -3,9 +3,11 @@ SQLite store: merges, chains of merges, stories stored before the index existed,
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from aggregator import dedupe
 from aggregator.normalize.keys import content_hash
 from aggregator.store import Store
 from aggregator.types import DedupeSettings, Item, StoredItem, Story
+from tests.dedupe_labelled import _item as labelled_item
+from tests.dedupe_labelled import load_pairs
 
 T0 = datetime(2026, 3, 16, 2, 0, tzinfo=UTC)
 S = DedupeSettings()
@@ -132,6 +136,42 @@ def test_compare_is_symmetric(t1: str, x1: str, t2: str, x2: str, hours: float) 
     small = dedupe.Probe(b.item_id, b.source_id, b.published, dedupe.compact(b.fp))
     assert dedupe.compare(a, small, S) == dedupe.compare(a, b, S) == \
         dedupe.compare(small, a, S)
+
+
+def _decision(v: dedupe.Verdict) -> tuple[object, ...]:
+    return (v.same, v.method, v.conflict, v.text_similarity, v.hours_apart)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_title, _text, _title, _text, st.floats(0, 200), st.booleans())
+def test_planning_without_figures_decides_the_same(t1: str, x1: str, t2: str, x2: str,
+                                                   hours: float, copy: bool) -> None:
+    """The store's planning skips the title similarity of a pair it can reject on text
+    alone (`figures=False`): the decision is the one made with every figure, and a pair
+    that groups still has them all (they are stored with the story link)."""
+    if copy:  # an edited copy: most of the text, so that the pairs that group are tested too
+        t2, x2 = t1 + " " + t2.split(" ")[0], x1 + " " + x2[:40]
+    a, b = probe(t1, x1, "a"), probe(t2, x2, "b", hours)
+    full, lean = dedupe.compare(a, b, S), dedupe.compare(a, b, S, figures=False)
+    assert _decision(lean) == _decision(full)
+    if lean.same:
+        assert lean == full
+    else:
+        assert lean.title_similarity == full.title_similarity or \
+            math.isnan(lean.title_similarity)
+
+
+def test_planning_without_figures_decides_the_same_on_the_labelled_pairs() -> None:
+    decided: Counter[tuple[bool, bool]] = Counter()
+    for pair in load_pairs():
+        a, b = (dedupe.Probe(n, it.source_id, it.published,
+                             dedupe.item_fingerprint(it.title, it.summary, it.content))
+                for n, it in ((1, labelled_item(pair.a, "a", 1)),
+                              (2, labelled_item(pair.b, "b", 2))))
+        full, lean = dedupe.compare(a, b, S), dedupe.compare(a, b, S, figures=False)
+        assert _decision(lean) == _decision(full), pair.id
+        decided[(full.same, math.isnan(lean.title_similarity))] += 1
+    assert decided[(True, False)] > 50 and decided[(False, True)] > 20  # both paths ran
 
 
 @settings(max_examples=100, deadline=None)

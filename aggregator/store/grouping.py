@@ -257,7 +257,7 @@ class Grouper:
                 if s.story_id in matched:
                     continue
                 v = dedupe.compare(probe, dedupe.Probe(item_id, s.source_id, s.published,
-                                                       fp_of[item_id]), settings)
+                                                       fp_of[item_id]), settings, figures=False)
                 if v.same:
                     matched.add(s.story_id)
                     matches.append((s.story_id, Planned(s.story_id, v.method, item_id,
@@ -265,7 +265,7 @@ class Grouper:
             for m in dict.fromkeys(m for k in queries[n] for m in batch_keys.get(k, [])):
                 other = entries[m]
                 v = dedupe.compare(probe, dedupe.Probe(0, other.source_id, other.published,
-                                                       fps[m]), settings)
+                                                       fps[m]), settings, figures=False)
                 if v.same:
                     matches.append((plan.items[m].story_id,
                                     Planned("", v.method, matched_index=m, details=_details(v))))
