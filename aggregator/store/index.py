@@ -127,12 +127,12 @@ class KeyIndex:
         if it is in step with the table, and not already left at this generation."""
         if self._generation is None or self._generation == self._saved:
             return False
-        if self._gone:
-            self._sweep()
         row = self.conn.execute("SELECT value FROM store_meta "
                                 "WHERE name='dedupe_generation'").fetchone()
         if int(row[0] if row else 0) != self._generation:  # another process wrote since
             return False
+        if self._gone:
+            self._sweep()
         self.conn.execute(
             "INSERT OR REPLACE INTO dedupe_snapshot (id, generation, format, data) "
             "VALUES (1, ?, ?, ?)",

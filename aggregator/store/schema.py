@@ -250,7 +250,8 @@ END;
     (9, """
 -- the recent days' keys as the process that closed last held them in memory (store/index.py,
 -- KeyIndex.save_snapshot): a new process whose database is still at that generation reads
--- this one row instead of every key row of the recent days
+-- this one row instead of every key row of the recent days (a later migration that changes
+-- dedupe_keys must delete it, or set a new generation)
 CREATE TABLE dedupe_snapshot (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     generation INTEGER NOT NULL,  -- store_meta.dedupe_generation when it was written
