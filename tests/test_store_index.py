@@ -192,6 +192,36 @@ def test_a_group_commits_in_steps_and_a_failed_write_loses_only_itself(tmp_path:
     store.close()
 
 
+def test_nested_transactions_undo_only_what_failed(tmp_path: Path) -> None:
+    """`Store.transaction` inside a transaction is a savepoint of one name, nested: a failing
+    inner block undoes only itself, a failing outer one undoes both, and the transaction
+    goes on."""
+    store = Store(tmp_path / "a.db")
+    conn = store.db.conn
+
+    def put(name: str) -> None:
+        conn.execute("INSERT INTO store_meta (name, value) VALUES (?, 'x')", (name,))
+
+    store.begin_group()
+    with store.transaction():
+        put("outer")
+        with pytest.raises(RuntimeError), store.transaction():
+            put("inner")
+            raise RuntimeError
+        with store.transaction():
+            put("kept")
+    with pytest.raises(RuntimeError), store.transaction():
+        put("outer2")
+        with store.transaction():
+            put("inner2")
+        raise RuntimeError
+    assert conn.in_transaction  # the group's transaction is still open
+    store.end_group()
+    names = {n for (n,) in conn.execute("SELECT name FROM store_meta WHERE value='x'")}
+    assert names == {"outer", "kept"}
+    store.close()
+
+
 def test_a_group_is_checkpointed_off_the_writing_thread(tmp_path: Path) -> None:
     """While a group is open the writer's automatic checkpoint is high and a background
     thread copies the WAL after each commit; afterwards SQLite's default is back."""
