@@ -192,6 +192,40 @@ def test_a_group_commits_in_steps_and_a_failed_write_loses_only_itself(tmp_path:
     store.close()
 
 
+@pytest.mark.parametrize("largest_id", [None, 2**63 - 1])
+def test_new_items_get_their_own_ids_in_every_table(tmp_path: Path,
+                                                    largest_id: int | None) -> None:
+    """A batch's rows get consecutive ids, read from the last insert; when SQLite picks ids
+    at random (the largest possible id is taken) they are looked up by key instead."""
+    store = Store(tmp_path / "a.db")
+    store.ingest("s1", [(item("s1", "https://a/0", "Rapat Paripurna DPRD DKI", TEXT, T0),
+                         "x", 1)], T0)
+    if largest_id is not None:
+        with store.transaction():
+            store.db.conn.execute("PRAGMA defer_foreign_keys=ON")  # checked at commit
+            store.db.conn.execute("UPDATE items SET id=? WHERE link='https://a/0'",
+                                  (largest_id,))
+            store.db.conn.execute("UPDATE story_links SET item_id=?", (largest_id,))
+            store.db.conn.execute("UPDATE stories SET lead_item=?", (largest_id,))
+            store.db.conn.execute("DELETE FROM dedupe_keys")
+    titles = ["Kebakaran Rumah di Tambora", "Banjir di Kemang", "Jadwal SIM Keliling Hari Ini"]
+    store.ingest("s2", [(item("s2", f"https://b/{n}", title, TEXT if n == 0 else "", T0),
+                         "y", 1) for n, title in enumerate(titles)], T0)
+    conn = store.db.conn
+    ids = dict(conn.execute("SELECT link, id FROM items WHERE link LIKE 'https://b/%'"))
+    assert len(set(ids.values())) == 3
+    linked = dict(conn.execute("SELECT i.link, l.item_id FROM story_links l "
+                               "JOIN items i ON i.id = l.item_id"))
+    assert {link: linked[link] for link in ids} == ids  # each item's own link row
+    keyed = {i for (i,) in conn.execute("SELECT DISTINCT item_id FROM dedupe_keys")}
+    stored = {i for (i,) in conn.execute("SELECT id FROM items")}
+    assert set(ids.values()) <= keyed <= stored
+    leads = {i for (i,) in conn.execute("SELECT lead_item FROM stories")}
+    assert {ids["https://b/1"], ids["https://b/2"]} <= leads  # the stories they started
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    store.close()
+
+
 def test_nested_transactions_undo_only_what_failed(tmp_path: Path) -> None:
     """`Store.transaction` inside a transaction is a savepoint of one name, nested: a failing
     inner block undoes only itself, a failing outer one undoes both, and the transaction

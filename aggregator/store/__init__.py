@@ -497,13 +497,7 @@ class Store:
             "summary, content, author, categories, image, published, updated, dated_by, "
             "first_seen, last_seen, content_hash, story_id, views, views_max, views_at, "
             "indexed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)", rows)
-        ids: dict[str, int] = {}
-        for chunk in chunks([item.key for item in items], 500):
-            marks = ",".join("?" * len(chunk))
-            ids.update((key, item_id) for item_id, key in conn.execute(
-                f"SELECT id, key FROM items WHERE scope=? AND key IN ({marks})",
-                (scope, *chunk)))
-        item_ids = [ids[item.key] for item in items]
+        item_ids = self._inserted_ids(scope, items)
         # the story rows follow their first items (the foreign key is checked at commit)
         conn.executemany(
             "INSERT OR IGNORE INTO stories (id, lead_item, published, updated, created_at) "
@@ -534,6 +528,26 @@ class Store:
             "INSERT INTO view_samples (item_id, at, views) VALUES (?, ?, ?)",
             [(item_ids[n], sample_at, item.views) for n, item in enumerate(items)
              if item.views is not None])
+
+    def _inserted_ids(self, scope: str, items: Sequence[Item]) -> list[int]:
+        """The ids the rows of `items` just got, in order. SQLite gives a new row the largest
+        id plus one, so one `executemany` makes consecutive ids ending at the last insert's;
+        the first and last rows' keys confirm it (else the ids are looked up by key)."""
+        conn = self.db.conn
+        last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+        first = last - len(items) + 1
+        # by id only: with the scope in the query, SQLite walks the scope's (scope, key) index
+        ends = {i: (s, k) for i, s, k in conn.execute(
+            "SELECT id, scope, key FROM items WHERE id IN (?, ?)", (first, last))}
+        if ends.get(first) == (scope, items[0].key) and ends.get(last) == (scope, items[-1].key):
+            return list(range(first, last + 1))
+        ids: dict[str, int] = {}
+        for chunk in chunks([item.key for item in items], 500):
+            marks = ",".join("?" * len(chunk))
+            ids.update((key, item_id) for item_id, key in conn.execute(
+                f"SELECT id, key FROM items WHERE scope=? AND key IN ({marks})",
+                (scope, *chunk)))
+        return [ids[item.key] for item in items]
 
     def _stories_joined(self, plan: grouping.Plan, item_ids: Sequence[int],
                         times: Sequence[tuple[str, str]]) -> None:
