@@ -838,10 +838,11 @@ def count_compares(synth: Synth, size: int, prepared: list[tuple[str, list[Any]]
     original = dedupe.compare
     per_item: dict[int, list[int]] = {}
 
-    def counting(a: dedupe.Probe, b: dedupe.Probe, settings: DedupeSettings) -> Any:
+    def counting(a: dedupe.Probe, b: dedupe.Probe, settings: DedupeSettings,
+                 figures: bool = True) -> Any:
         counts = per_item.setdefault(id(a.fp), [0, 0])
         counts[0 if b.item_id else 1] += 1
-        return original(a, b, settings)
+        return original(a, b, settings, figures)
 
     stored: list[int] = []
     in_batch: list[int] = []
