@@ -60,7 +60,7 @@ def test_days_leave_memory_and_are_still_found(tmp_path: Path) -> None:
     with store.transaction():
         index.file([(9, TODAY - 30, 5), (9, TODAY, 5)])
         assert index.lookup([9], TODAY - 31, TODAY) == {9: [(TODAY, 5), (TODAY - 30, 5)]}
-        index.remove(5, TODAY - 30)  # the day it is filed under in the table (and memory's)
+        index.remove(5)
     assert index.lookup([9], TODAY - 31, TODAY) == {}
     assert 5 not in index.held()
     # advancing to the same day again changes nothing
@@ -82,7 +82,7 @@ def test_memory_follows_other_processes_and_rollbacks(tmp_path: Path) -> None:
     assert ib.lookup([7, 8], TODAY - 1, TODAY) == {7: [(TODAY, 1)], 8: [(TODAY, 1)]}
     with b.transaction():
         ib.file([(7, TODAY, 2)])
-        ib.remove(1, TODAY)
+        ib.remove(1)
     assert ia.lookup([7, 8], TODAY - 1, TODAY) == {7: [(TODAY, 2)]}
     with pytest.raises(StoreError, match="no such table"), a.transaction():
         ia.file([(7, TODAY, 3)])
@@ -223,43 +223,6 @@ def test_new_items_get_their_own_ids_in_every_table(tmp_path: Path,
     leads = {i for (i,) in conn.execute("SELECT lead_item FROM stories")}
     assert {ids["https://b/1"], ids["https://b/2"]} <= leads  # the stories they started
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
-    store.close()
-
-
-def test_an_edited_item_moves_its_keys_to_its_new_day(tmp_path: Path) -> None:
-    """An edit that changes an item's text and date files it again under its new day: its
-    rows under the old day go (the table is looked up by day, it has no index by item), in
-    the table and in memory."""
-    store = Store(tmp_path / "a.db")
-    first = item("s1", "https://a/1", "Kebakaran Rumah di Tambora", TEXT, T0)
-    store.ingest("s1", [(first, "x", 1)], T0)
-    item_id = store.db.conn.execute("SELECT id FROM items").fetchone()[0]
-    assert {day for (day,) in store.db.conn.execute("SELECT day FROM dedupe_keys")} == {TODAY}
-    edited = item("s1", "https://a/1", "Rapat Paripurna DPRD DKI", TEXT[:150],
-                  T0 + timedelta(days=2))
-    store.ingest("s1", [(edited, "x", 1)], T0 + timedelta(days=2))
-    days = {day for (day,) in store.db.conn.execute(
-        "SELECT day FROM dedupe_keys WHERE item_id=?", (item_id,))}
-    assert days == {TODAY + 2}
-    table = KeyIndex(store.db.conn)
-    table._read_snapshot = lambda generation: False  # type: ignore[method-assign]
-    keys = [k for (k,) in store.db.conn.execute("SELECT key FROM dedupe_keys")]
-    old_keys = dedupe.index_keys(dedupe.item_fingerprint(first.title, "", first.content),
-                                 {}).filing
-    everything = [*keys, *old_keys]
-    assert store.grouper.index.lookup(everything, TODAY - 1, TODAY + 3) == \
-        table.lookup(everything, TODAY - 1, TODAY + 3)
-    assert store.grouper.index.held() == {item_id: TODAY + 2}
-    later = T0 + timedelta(days=20)  # its day leaves memory; edited again, dated back
-    store.ingest("s2", [(item("s2", "https://b/1", "Banjir di Kemang", TEXT[:90], later),
-                         "y", 1)], later)
-    assert item_id not in store.grouper.index.held()
-    again = item("s1", "https://a/1", "Banjir Rob di Muara Angke", TEXT[:120],
-                 T0 + timedelta(days=1))
-    store.ingest("s1", [(again, "x", 1)], later)
-    days = {day for (day,) in store.db.conn.execute(
-        "SELECT day FROM dedupe_keys WHERE item_id=?", (item_id,))}
-    assert days == {TODAY + 1}  # none left under the day it had
     store.close()
 
 
@@ -444,7 +407,7 @@ def test_memory_read_from_the_table_is_memory_built_by_filing(
         writer.file([(key, TODAY - day_of.setdefault(item, day), item)
                      for key, day, item in rows])  # an item has one day
         for item in removed:
-            writer.remove(item, TODAY - day_of.get(item, 0))
+            writer.remove(item)
     reader = KeyIndex(store.db.conn)
     assert reader.held() == writer.held()
 
@@ -600,7 +563,8 @@ def test_lookups_are_the_same_from_memory_the_table_and_the_snapshot(
             elif action == "advance":
                 writer.advance(max(start + day, writer.horizon()), window_hours=24)
             else:
-                writer.remove(item_id, start + day_of.pop(item_id, 0))
+                writer.remove(item_id)
+                day_of.pop(item_id, None)
     table = KeyIndex(store.db.conn)
     table._read_snapshot = lambda generation: False  # type: ignore[method-assign]
     writer.horizon()  # in step (an empty run never read the index)

@@ -588,14 +588,13 @@ class Store:
                 "VALUES (?, ?, ?, ?)", (src, dst, at, reason))
 
     def _reindex(self, item_id: int, title: str, summary: str, content: str,
-                 published: str, filed: str | None = None) -> None:
-        """File an item under the keys of its current title and text, dated `published`
-        (`filed`: the date its keys were filed under, if it changed)."""
+                 published: str) -> None:
+        """File an item under the keys of its current title and text."""
         fp = dedupe.item_fingerprint(title, summary, content)
         self.grouper.remember(item_id, fp)
         day = grouping.day_number(parse_ts(published))
         execute = self.db.conn.execute
-        self.grouper.index.remove(item_id, grouping.day_number(parse_ts(filed or published)))
+        self.grouper.index.remove(item_id)
         frequency = self.grouper.words.get(fp.key_words)
         self.grouper.index.file([(k, day, item_id)
                                  for k in dedupe.index_keys(fp, frequency).filing],
@@ -644,7 +643,7 @@ class Store:
             stored = self._rows("SELECT title, summary, content FROM items WHERE id=?",
                                 (row["id"],))[0]
             self._reindex(row["id"], stored["title"], stored["summary"], stored["content"],
-                          published, row["published"])
+                          published)
         story = self._rows("SELECT story_id FROM items WHERE id=?", (row["id"],))[0]
         self._refresh_story(story["story_id"])
 

@@ -250,20 +250,15 @@ class KeyIndex:
             "SELECT item_id FROM dedupe_fingerprints WHERE day >= ?", (self._horizon,))}
         return sorted(set(self._day) - kept)
 
-    def remove(self, item_id: int, day: int) -> None:
-        """Take out an item's key rows, filed under `day` (its published day, as stored): the
-        table has no index by item, so the day's rows are looked through."""
+    def remove(self, item_id: int) -> None:
         self._sync()
-        held = self._day.pop(item_id, None)
-        for filed in {day} if held is None else {day, held}:
-            # from `_by_key` even when not held: an id left there by `advance` would count
-            # again if the item were filed anew in the recent days
-            for (key,) in self.conn.execute(
-                    "SELECT key FROM dedupe_keys WHERE day=? AND item_id=?",
-                    (filed, item_id)).fetchall():
-                self._drop(key, item_id)
-            self.conn.execute("DELETE FROM dedupe_keys WHERE day=? AND item_id=?",
-                              (filed, item_id))
+        self._day.pop(item_id, None)
+        # from `_by_key` even when not held: an id left there by `advance` would count
+        # again if the item were filed anew in the recent days
+        for (key,) in self.conn.execute("SELECT key FROM dedupe_keys WHERE item_id=?",
+                                        (item_id,)).fetchall():
+            self._drop(key, item_id)
+        self.conn.execute("DELETE FROM dedupe_keys WHERE item_id=?", (item_id,))
         self.conn.execute("DELETE FROM dedupe_fingerprints WHERE item_id=?", (item_id,))
         self._changed()
 

@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aggregator.retention import SampleHorizons, samples_to_drop
-from aggregator.store.grouping import day_number
 from aggregator.store.index import new_generation
 from aggregator.store.sql import chunks, parse_ts, ts
 
@@ -86,7 +85,7 @@ def prune_items(store: Store, horizon: datetime, now: datetime,
     at = ts(now)
     conn = store.db.conn
     while stop is None or not stop():
-        rows = store._rows("SELECT id, scope, key, source_id, story_id, published FROM items "
+        rows = store._rows("SELECT id, scope, key, source_id, story_id FROM items "
                            "WHERE published < ? ORDER BY id LIMIT ?", (ts(horizon), batch))
         if not rows:
             return PruneReport(items, stories)
@@ -99,15 +98,8 @@ def prune_items(store: Store, horizon: datetime, now: datetime,
         with store.transaction():
             conn.executemany("INSERT OR IGNORE INTO pruned_items (scope, key, pruned_at) "
                              "VALUES (?, ?, ?)", [(r["scope"], r["key"], at) for r in rows])
-            for table in ("view_samples", "story_links", "dedupe_fingerprints"):
+            for table in ("view_samples", "story_links", "dedupe_keys", "dedupe_fingerprints"):
                 conn.execute(f"DELETE FROM {table} WHERE item_id IN ({marks})", ids)
-            # key rows by (day, item): the table is ordered by day, with no index by item
-            by_day: dict[int, list[int]] = defaultdict(list)
-            for r in rows:
-                by_day[day_number(parse_ts(r["published"]))].append(r["id"])
-            for day, day_ids in sorted(by_day.items()):
-                conn.execute(f"DELETE FROM dedupe_keys WHERE day=? AND item_id IN "
-                             f"({','.join('?' * len(day_ids))})", (day, *day_ids))
             new_generation(conn)  # every process's memory of the recent keys is stale
             conn.execute(f"DELETE FROM items WHERE id IN ({marks})", ids)
             conn.executemany("UPDATE sources SET item_count=MAX(item_count-?, 0) WHERE id=?",

@@ -259,10 +259,4 @@ CREATE TABLE dedupe_snapshot (
     data BLOB NOT NULL
 );
 """),
-    (10, """
--- key rows are deleted by (day, item) (store/index.py, store/retention.py): the table is
--- ordered by day, and the index by item cost 3.5% of ingesting at a million items (two
--- B-tree inserts for each of about 12 key rows per item)
-DROP INDEX IF EXISTS dedupe_keys_old_item;
-"""),
 ]
