@@ -226,6 +226,42 @@ def test_new_items_get_their_own_ids_in_every_table(tmp_path: Path,
     store.close()
 
 
+def test_an_edited_item_moves_its_keys_to_its_new_day(tmp_path: Path) -> None:
+    """An edit that changes an item's text and date files it again under its new day: its
+    rows under the old day go, in the table and in memory, also once that day left memory."""
+    store = Store(tmp_path / "a.db")
+    first = item("s1", "https://a/1", "Kebakaran Rumah di Tambora", TEXT, T0)
+    store.ingest("s1", [(first, "x", 1)], T0)
+    item_id = store.db.conn.execute("SELECT id FROM items").fetchone()[0]
+
+    def days_of(item_id: int) -> set[int]:
+        return {day for (day,) in store.db.conn.execute(
+            "SELECT day FROM dedupe_keys WHERE item_id=?", (item_id,))}
+    assert days_of(item_id) == {TODAY}
+    edited = item("s1", "https://a/1", "Rapat Paripurna DPRD DKI", TEXT[:150],
+                  T0 + timedelta(days=2))
+    store.ingest("s1", [(edited, "x", 1)], T0 + timedelta(days=2))
+    assert days_of(item_id) == {TODAY + 2}
+    table = KeyIndex(store.db.conn)
+    table._read_snapshot = lambda generation: False  # type: ignore[method-assign]
+    keys = [k for (k,) in store.db.conn.execute("SELECT key FROM dedupe_keys")]
+    old_keys = dedupe.index_keys(dedupe.item_fingerprint(first.title, "", first.content),
+                                 {}).filing
+    everything = [*keys, *old_keys]
+    assert store.grouper.index.lookup(everything, TODAY - 1, TODAY + 3) == \
+        table.lookup(everything, TODAY - 1, TODAY + 3)
+    assert store.grouper.index.held() == {item_id: TODAY + 2}
+    later = T0 + timedelta(days=20)  # its day leaves memory; edited again, dated back
+    store.ingest("s2", [(item("s2", "https://b/1", "Banjir di Kemang", TEXT[:90], later),
+                         "y", 1)], later)
+    assert item_id not in store.grouper.index.held()
+    again = item("s1", "https://a/1", "Banjir Rob di Muara Angke", TEXT[:120],
+                 T0 + timedelta(days=1))
+    store.ingest("s1", [(again, "x", 1)], later)
+    assert days_of(item_id) == {TODAY + 1}  # none left under the day it had
+    store.close()
+
+
 def test_nested_transactions_undo_only_what_failed(tmp_path: Path) -> None:
     """`Store.transaction` inside a transaction is a savepoint of one name, nested: a failing
     inner block undoes only itself, a failing outer one undoes both, and the transaction
