@@ -427,7 +427,8 @@ def item_fingerprint(title: str, summary: str, content: str) -> Fingerprint:
 
 # Bump when `fingerprint` or `pack` change what they make: fingerprints kept in the database
 # (store/index.py) by another version are then dropped instead of being compared with.
-PACK_VERSION = f"2/py{sys.version_info[0]}.{sys.version_info[1]}"  # marshal's format too
+PY_FORMAT = f"py{sys.version_info[0]}.{sys.version_info[1]}"  # marshal's format is Python's
+PACK_VERSION = f"2/{PY_FORMAT}"
 
 
 def pack(fp: Fingerprint) -> bytes:

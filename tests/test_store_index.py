@@ -242,8 +242,7 @@ def test_an_edited_item_moves_its_keys_to_its_new_day(tmp_path: Path) -> None:
                   T0 + timedelta(days=2))
     store.ingest("s1", [(edited, "x", 1)], T0 + timedelta(days=2))
     assert days_of(item_id) == {TODAY + 2}
-    table = KeyIndex(store.db.conn)
-    table._read_snapshot = lambda generation: False  # type: ignore[method-assign]
+    table = table_reader(store.db.conn)
     keys = [k for (k,) in store.db.conn.execute("SELECT key FROM dedupe_keys")]
     old_keys = dedupe.index_keys(dedupe.item_fingerprint(first.title, "", first.content),
                                  {}).filing
@@ -447,9 +446,6 @@ def test_memory_read_from_the_table_is_memory_built_by_filing(
     reader = KeyIndex(store.db.conn)
     assert reader.held() == writer.held()
 
-    def holders(index: KeyIndex) -> dict[int, set[int]]:
-        return {key: {held} if isinstance(held, int) else set(held)
-                for key, held in index._by_key.items()}
     assert holders(reader) == holders(writer)
     assert all(isinstance(held, int) or len(held) > 1 for held in reader._by_key.values())
     with store.transaction():  # what a closing process leaves: the same again
@@ -467,9 +463,21 @@ def statements_of(store: Store) -> list[str]:
     return seen
 
 
+def holders(index: KeyIndex) -> dict[int, set[int]]:
+    """Key -> the items memory holds under it."""
+    return {key: {held} if isinstance(held, int) else set(held)
+            for key, held in index._by_key.items()}
+
+
 def holders_of(index: KeyIndex) -> tuple[dict[int, int], dict[int, set[int]]]:
-    return index.held(), {key: {held} if isinstance(held, int) else set(held)
-                          for key, held in index._by_key.items()}
+    return index.held(), holders(index)
+
+
+def table_reader(conn: sqlite3.Connection) -> KeyIndex:
+    """A new process's memory as read from the key rows (never from a snapshot)."""
+    index = KeyIndex(conn)
+    index._read_snapshot = lambda generation: False  # type: ignore[method-assign]
+    return index
 
 
 def test_a_new_process_reads_the_index_the_last_one_left(tmp_path: Path) -> None:
@@ -492,8 +500,7 @@ def test_a_new_process_reads_the_index_the_last_one_left(tmp_path: Path) -> None
                               T0 + timedelta(hours=3)), "z", 1)], T0 + timedelta(days=2))
     assert story(store, "https://c/1") == story(store, "https://a/1")
     store.close()
-    table = KeyIndex(sqlite3.connect(path))
-    table._read_snapshot = lambda generation: False  # type: ignore[method-assign]
+    table = table_reader(sqlite3.connect(path))
     store = Store(path)
     assert holders_of(store.grouper.index) == holders_of(table)  # the new item's keys too
     store.close()
@@ -574,8 +581,7 @@ _step = st.one_of(
 
 
 def _ids_in(index: KeyIndex) -> set[int]:
-    return {i for held in index._by_key.values()
-            for i in ((held,) if isinstance(held, int) else held)}
+    return set().union(*holders(index).values())
 
 
 @settings(max_examples=150, deadline=None)
@@ -601,8 +607,7 @@ def test_lookups_are_the_same_from_memory_the_table_and_the_snapshot(
             else:
                 writer.remove(item_id)
                 day_of.pop(item_id, None)
-    table = KeyIndex(store.db.conn)
-    table._read_snapshot = lambda generation: False  # type: ignore[method-assign]
+    table = table_reader(store.db.conn)
     writer.horizon()  # in step (an empty run never read the index)
     assert len(_ids_in(writer) - set(writer.held())) <= writer._gone  # counted for a sweep
     with store.transaction():

@@ -541,13 +541,8 @@ class Store:
             "SELECT id, scope, key FROM items WHERE id IN (?, ?)", (first, last))}
         if ends.get(first) == (scope, items[0].key) and ends.get(last) == (scope, items[-1].key):
             return list(range(first, last + 1))
-        ids: dict[str, int] = {}
-        for chunk in chunks([item.key for item in items], 500):
-            marks = ",".join("?" * len(chunk))
-            ids.update((key, item_id) for item_id, key in conn.execute(
-                f"SELECT id, key FROM items WHERE scope=? AND key IN ({marks})",
-                (scope, *chunk)))
-        return [ids[item.key] for item in items]
+        stored = self._existing(scope, [item.key for item in items])
+        return [stored[item.key]["id"] for item in items]
 
     def _stories_joined(self, plan: grouping.Plan, item_ids: Sequence[int],
                         times: Sequence[tuple[str, str]]) -> None:

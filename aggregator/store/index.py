@@ -34,7 +34,6 @@ from __future__ import annotations
 import marshal
 import os
 import sqlite3
-import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -43,8 +42,7 @@ from aggregator.store.sql import chunks
 
 RECENT_MARGIN_DAYS = 3  # the recent days: the dedupe window and this many more
 Row = tuple[int, int, int]  # (key, day, item id)
-# what `dedupe_snapshot.data` holds: marshal's format is the Python version's own
-SNAPSHOT_FORMAT = f"1/py{sys.version_info[0]}.{sys.version_info[1]}"
+SNAPSHOT_FORMAT = f"1/{dedupe.PY_FORMAT}"  # what `dedupe_snapshot.data` holds (marshal)
 
 
 def new_generation(conn: sqlite3.Connection) -> int:
