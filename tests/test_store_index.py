@@ -516,6 +516,28 @@ def test_a_new_process_reads_the_index_the_last_one_left(tmp_path: Path) -> None
     assert not [s for s in seen if "FROM dedupe_keys" in s]
 
 
+def test_a_snapshot_that_cannot_be_written_loses_nothing(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A close that fails to leave the snapshot (a full disk) says so in the log and still
+    closes; the next process reads the key rows and finds everything."""
+    path = tmp_path / "a.db"
+    store = Store(path)
+    store.ingest("s1", [(item("s1", "https://a/1", "Kebakaran Rumah di Tambora", TEXT, T0),
+                         "x", 1)], T0)
+    held = store.grouper.index.held()
+    store.db.conn.execute("CREATE TEMP TRIGGER full BEFORE INSERT ON dedupe_snapshot "
+                          "BEGIN SELECT RAISE(ABORT, 'disk is full'); END")
+    with caplog.at_level("WARNING", logger="aggregator.store"):
+        store.close()
+    assert "dedupe index snapshot not written" in caplog.text and "disk is full" in caplog.text
+    store = Store(path)
+    seen = statements_of(store)
+    assert store.grouper.index.held() == held
+    assert [s for s in seen if "FROM dedupe_keys" in s]  # read from the rows
+    assert store.db.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 1
+    store.close()
+
+
 def test_a_snapshot_another_process_has_outdated_is_not_read(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The snapshot counts only while the index is as it was at its generation: after another
