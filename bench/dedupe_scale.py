@@ -1,6 +1,6 @@
 """Cross-source deduplication at scale: ingest throughput and per-item dedupe cost with 10k,
 100k and 1M stored items, through the real store (`Store.ingest`: fingerprints, blocking keys,
-the `dedupe_keys` index lookup, `dedupe.compare`, the inserts), on synthetic
+the `dedupe_item_keys` index lookup, `dedupe.compare`, the inserts), on synthetic
 Indonesian-government-news items with a known share of duplicates.
 
     python bench/dedupe_scale.py --quick                 # sizes 2,000 and 20,000: a smoke run
@@ -20,7 +20,7 @@ the `Store.ingest` calls (wall and CPU); the generator runs before the clock sta
 Afterwards, outside the timing: the share of the new duplicates that ended in their original's
 story (recall on the synthetic set), the share of new non-duplicates whose story holds an item
 of another synthetic story (false groups), the file size (database + WAL, right after the
-ingest) and the size of the `dedupe_keys` table and its index (`dbstat`). Then, unless
+ingest) and the size of the dedupe index and word counts (`dbstat`). Then, unless
 --no-candidates, how many stored items each new item was compared with: the same ingest again
 into a second copy, untimed, with `dedupe.compare` wrapped in this process to count its calls.
 
@@ -629,8 +629,10 @@ def keys_mb(path: Path) -> float | None:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             total = 0
-            for name in ("dedupe_keys", "dedupe_keys_item", "dedupe_keys_old",
-                         "dedupe_keys_old_item", "dedupe_words"):
+            for name in ("dedupe_item_keys", "dedupe_item_keys_day", "dedupe_words",
+                         # before migration 10
+                         "dedupe_keys", "dedupe_keys_item", "dedupe_keys_old",
+                         "dedupe_keys_old_item"):
                 row = conn.execute("SELECT SUM(pgsize) FROM dbstat('main', 1) WHERE name=?",
                                    (name,)).fetchone()
                 total += row[0] or 0

@@ -18,7 +18,7 @@ Steps:
    rows are what `Store.ingest` writes for the columns publishing reads (`items`, `stories`,
    `view_samples`; uids, story ids and timestamps in the store's own formats; the schema's
    triggers keep their indexes, the search index included); what it skips is the dedupe
-   index and word counts (`dedupe_keys`, `dedupe_words`, `story_links`), which rendering
+   index and word counts (`dedupe_item_keys`, `dedupe_words`, `story_links`), which rendering
    never reads, and which cost about 2 ms per item to build (`bench/dedupe_scale.py`): 4
    minutes instead of half a minute. Items are marked indexed, so opening the store does not
    start indexing them. Stories span N/1000 days up to the build time (1,000 a day), 20% of

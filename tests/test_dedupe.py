@@ -261,7 +261,7 @@ def test_items_stored_before_the_index_are_indexed_on_open(tmp_path: Path) -> No
     store = Store(path)
     store.ingest("s1", [(item("s1", "https://a/1", "Petugas Padamkan Kebakaran di Tambora",
                               TEXT), "x", 1)], T0)
-    store.db.execute("DELETE FROM dedupe_keys")  # as a database from before migration 2
+    store.db.execute("DELETE FROM dedupe_item_keys")  # as a database from before migration 2
     store.db.execute("UPDATE items SET indexed=0")
     store.close()
     store = Store(path)

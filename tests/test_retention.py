@@ -244,7 +244,7 @@ def test_prune_deletes_everything_hanging_off_and_items_never_come_back(
     left = {r["key"]: r for r in query(config, "SELECT * FROM items")}
     assert set(left) == {"guid:baru-a", "guid:bersama-b", "guid:baru-b"}
     marks = ",".join("?" * len(pruned_ids))
-    for table in ("view_samples", "story_links", "dedupe_keys", "dedupe_fingerprints"):
+    for table in ("view_samples", "story_links", "dedupe_item_keys", "dedupe_fingerprints"):
         assert query(config, f"SELECT COUNT(*) FROM {table} WHERE item_id IN ({marks})",
                      pruned_ids)[0][0] == 0, table
     assert query(config, "SELECT COUNT(*) FROM view_samples")[0][0] == 3

@@ -33,7 +33,18 @@ TEXT = ("Petugas Suku Dinas Penanggulangan Kebakaran Jakarta Barat memadamkan ke
 
 
 def rows_in(store: Store) -> set[tuple[int, int, int]]:
-    return set(store.db.conn.execute("SELECT key, day, item_id FROM dedupe_keys"))
+    """(key, day, item id) of every key in the table."""
+    return {(key, day, item_id) for item_id, day, keys in store.db.conn.execute(
+        "SELECT item_id, day, keys FROM dedupe_item_keys")
+        for key in key_index.unpack_keys(keys)}
+
+
+def filed(rows: list[tuple[int, int, int]]) -> list[key_index.Filed]:
+    """Key rows (key, day, item id) as items to file (item id, day, keys)."""
+    items: dict[int, tuple[int, list[int]]] = {}
+    for key, day, item_id in rows:
+        items.setdefault(item_id, (day, []))[1].append(key)
+    return [(item_id, day, keys) for item_id, (day, keys) in items.items()]
 
 
 def test_days_leave_memory_and_are_still_found(tmp_path: Path) -> None:
@@ -41,7 +52,7 @@ def test_days_leave_memory_and_are_still_found(tmp_path: Path) -> None:
     index = KeyIndex(store.db.conn)
     rows = [(7, TODAY - d, 100 + d) for d in range(15)] + [(8, TODAY, 1)]
     with store.transaction():
-        index.file(rows)
+        index.file(filed(rows))
     assert rows_in(store) == set(rows)  # every row is in the table
     assert index.held() == {r[2]: r[1] for r in rows}  # no horizon yet: all held in memory
     with store.transaction():
@@ -58,16 +69,90 @@ def test_days_leave_memory_and_are_still_found(tmp_path: Path) -> None:
     assert 8 not in found and 9 not in found
     # an item dated before the horizon is filed in the table only; removed from both
     with store.transaction():
-        index.file([(9, TODAY - 30, 5), (9, TODAY, 5)])
-        assert index.lookup([9], TODAY - 31, TODAY) == {9: [(TODAY, 5), (TODAY - 30, 5)]}
+        index.file([(5, TODAY - 30, [9]), (6, TODAY, [9])])
+        assert index.lookup([9], TODAY - 31, TODAY) == {9: [(TODAY, 6), (TODAY - 30, 5)]}
         index.remove(5)
+        index.remove(6)
     assert index.lookup([9], TODAY - 31, TODAY) == {}
-    assert 5 not in index.held()
+    assert 5 not in index.held() and 6 not in index.held()
     # advancing to the same day again changes nothing
     before = index.held()
     with store.transaction():
         index.advance(TODAY, window_hours=96)
     assert rows_in(store) == set(rows) and index.held() == before
+    store.close()
+
+
+def test_older_days_are_read_whole_once_and_kept_in_step(tmp_path: Path) -> None:
+    """A day before the recent ones is read whole the first time a lookup needs it, and held
+    (up to `OLD_DAYS_HELD`): items filed into it or removed from it afterwards are seen
+    without reading it again; another process's write makes it be read again. `older` limits
+    which of those days are read."""
+    path = tmp_path / "a.db"
+    store, other = Store(path), Store(path)
+    index = store.grouper.index
+    old = TODAY - 40
+    with store.transaction():
+        index.file([(1, old, [7, 8]), (2, old, [7]), (3, old + 1, [7]), (4, TODAY, [7])])
+        index.advance(TODAY, window_hours=96)
+    seen = statements_of(store)
+    assert index.lookup([7], old - 2, TODAY, older=[old]) == {7: [(TODAY, 4), (old, 1),
+                                                                  (old, 2)]}
+    day_reads = [q for q in seen if "FROM dedupe_item_keys WHERE day=" in q]
+    assert len(day_reads) == 1  # the day asked for, not the days around it
+    with store.transaction():
+        index.file([(5, old, [7])])
+        index.remove(2)
+    seen.clear()
+    assert index.lookup([7, 8], old, old) == {7: [(old, 1), (old, 5)], 8: [(old, 1)]}
+    assert not [q for q in seen if "FROM dedupe_item_keys" in q]  # held, and in step
+    assert index.lookup([7], old, old + 1) == {7: [(old, 1), (old, 5), (old + 1, 3)]}
+    with other.transaction():
+        other.grouper.index.file([(6, old, [7])])
+    seen.clear()
+    assert index.lookup([7], old, old) == {7: [(old, 1), (old, 5), (old, 6)]}
+    assert [q for q in seen if "FROM dedupe_item_keys WHERE day=" in q]  # read again
+    for day in range(old - key_index.OLD_DAYS_HELD - 5, old):
+        index.lookup([7], day, day)
+    assert len(index._old) == key_index.OLD_DAYS_HELD and old not in index._old
+    assert index.lookup([7], old, old) == {7: [(old, 1), (old, 5), (old, 6)]}
+    store.close()
+    other.close()
+
+
+def test_key_rows_of_an_older_database_become_one_row_per_item(tmp_path: Path) -> None:
+    """Migration 10: a database from before it (a row per key and item in `dedupe_keys`)
+    keeps every key of every item, the memory a closing process left is not read, and
+    copies still group with what was stored before."""
+    path = tmp_path / "a.db"
+    store = Store(path)
+    titles = ["Kebakaran Rumah di Tambora", "Banjir di Kemang", "Rapat Paripurna DPRD DKI"]
+    store.ingest("s1", [(item("s1", f"https://a/{n}", title, TEXT, T0 + timedelta(hours=n)),
+                         "x", 1) for n, title in enumerate(titles)], T0)
+    before = rows_in(store)
+    assert len({i for _, _, i in before}) == 3
+    conn = store.db.conn
+    with store.transaction():  # as migration 9 left it
+        conn.execute("CREATE TABLE dedupe_keys (day INTEGER NOT NULL, key INTEGER NOT NULL, "
+                     "item_id INTEGER NOT NULL, PRIMARY KEY (day, key, item_id)) "
+                     "WITHOUT ROWID")
+        conn.execute("CREATE INDEX dedupe_keys_old_item ON dedupe_keys (item_id)")
+        conn.executemany("INSERT INTO dedupe_keys (key, day, item_id) VALUES (?, ?, ?)",
+                         sorted(before))
+        conn.execute("DROP TABLE dedupe_item_keys")
+        conn.execute("DELETE FROM schema_migrations WHERE version=10")
+    store.close()  # leaves a snapshot
+    assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM dedupe_snapshot").fetchone() \
+        == (1,)
+    store = Store(path)
+    assert rows_in(store) == before
+    tables = {n for (n,) in store.db.conn.execute("SELECT name FROM sqlite_master")}
+    assert "dedupe_keys" not in tables and "dedupe_keys_old_item" not in tables
+    assert store.db.conn.execute("SELECT COUNT(*) FROM dedupe_snapshot").fetchone() == (0,)
+    assert holders_of(store.grouper.index) == holders_of(table_reader(store.db.conn))
+    store.ingest("s2", [(item("s2", "https://b/0", "Rumah Terbakar di Tambora", TEXT,
+                              T0 + timedelta(hours=5)), "y", 1)], T0 + timedelta(hours=5))
+    assert story(store, "https://a/0") == story(store, "https://b/0")
     store.close()
 
 
@@ -78,14 +163,14 @@ def test_memory_follows_other_processes_and_rollbacks(tmp_path: Path) -> None:
     a, b = Store(path), Store(path)
     ia, ib = a.grouper.index, b.grouper.index
     with a.transaction():
-        ia.file([(7, TODAY, 1), (8, TODAY, 1)])
+        ia.file([(1, TODAY, [7, 8])])
     assert ib.lookup([7, 8], TODAY - 1, TODAY) == {7: [(TODAY, 1)], 8: [(TODAY, 1)]}
     with b.transaction():
-        ib.file([(7, TODAY, 2)])
+        ib.file([(2, TODAY, [7])])
         ib.remove(1)
     assert ia.lookup([7, 8], TODAY - 1, TODAY) == {7: [(TODAY, 2)]}
     with pytest.raises(StoreError, match="no such table"), a.transaction():
-        ia.file([(7, TODAY, 3)])
+        ia.file([(3, TODAY, [7])])
         assert ia.lookup([7], TODAY, TODAY) == {7: [(TODAY, 2), (TODAY, 3)]}
         a.db.conn.execute("INSERT INTO no_such_table VALUES (1)")
     assert ia.lookup([7], TODAY, TODAY) == {7: [(TODAY, 2)]}  # read again after the rollback
@@ -207,7 +292,7 @@ def test_new_items_get_their_own_ids_in_every_table(tmp_path: Path,
                                   (largest_id,))
             store.db.conn.execute("UPDATE story_links SET item_id=?", (largest_id,))
             store.db.conn.execute("UPDATE stories SET lead_item=?", (largest_id,))
-            store.db.conn.execute("DELETE FROM dedupe_keys")
+            store.db.conn.execute("DELETE FROM dedupe_item_keys")
     titles = ["Kebakaran Rumah di Tambora", "Banjir di Kemang", "Jadwal SIM Keliling Hari Ini"]
     store.ingest("s2", [(item("s2", f"https://b/{n}", title, TEXT if n == 0 else "", T0),
                          "y", 1) for n, title in enumerate(titles)], T0)
@@ -217,7 +302,7 @@ def test_new_items_get_their_own_ids_in_every_table(tmp_path: Path,
     linked = dict(conn.execute("SELECT i.link, l.item_id FROM story_links l "
                                "JOIN items i ON i.id = l.item_id"))
     assert {link: linked[link] for link in ids} == ids  # each item's own link row
-    keyed = {i for (i,) in conn.execute("SELECT DISTINCT item_id FROM dedupe_keys")}
+    keyed = {i for (i,) in conn.execute("SELECT item_id FROM dedupe_item_keys")}
     stored = {i for (i,) in conn.execute("SELECT id FROM items")}
     assert set(ids.values()) <= keyed <= stored
     leads = {i for (i,) in conn.execute("SELECT lead_item FROM stories")}
@@ -236,14 +321,14 @@ def test_an_edited_item_moves_its_keys_to_its_new_day(tmp_path: Path) -> None:
 
     def days_of(item_id: int) -> set[int]:
         return {day for (day,) in store.db.conn.execute(
-            "SELECT day FROM dedupe_keys WHERE item_id=?", (item_id,))}
+            "SELECT day FROM dedupe_item_keys WHERE item_id=?", (item_id,))}
     assert days_of(item_id) == {TODAY}
     edited = item("s1", "https://a/1", "Rapat Paripurna DPRD DKI", TEXT[:150],
                   T0 + timedelta(days=2))
     store.ingest("s1", [(edited, "x", 1)], T0 + timedelta(days=2))
     assert days_of(item_id) == {TODAY + 2}
     table = table_reader(store.db.conn)
-    keys = [k for (k,) in store.db.conn.execute("SELECT key FROM dedupe_keys")]
+    keys = [k for k, _, _ in rows_in(store)]
     old_keys = dedupe.index_keys(dedupe.item_fingerprint(first.title, "", first.content),
                                  {}).filing
     everything = [*keys, *old_keys]
@@ -439,8 +524,8 @@ def test_memory_read_from_the_table_is_memory_built_by_filing(
     writer = store.grouper.index
     day_of: dict[int, int] = {}
     with store.transaction():
-        writer.file([(key, TODAY - day_of.setdefault(item, day), item)
-                     for key, day, item in rows])  # an item has one day
+        writer.file(filed([(key, TODAY - day_of.setdefault(item, day), item)
+                           for key, day, item in rows]))  # an item has one day
         for item in removed:
             writer.remove(item)
     reader = KeyIndex(store.db.conn)
@@ -495,7 +580,7 @@ def test_a_new_process_reads_the_index_the_last_one_left(tmp_path: Path) -> None
     store = Store(path)
     seen = statements_of(store)
     assert holders_of(store.grouper.index) == left
-    assert not [s for s in seen if "FROM dedupe_keys" in s]  # not one key row read
+    assert not [s for s in seen if "FROM dedupe_item_keys" in s]  # not one key row read
     store.ingest("s3", [(item("s3", "https://c/1", "Rumah Terbakar di Tambora", TEXT,
                               T0 + timedelta(hours=3)), "z", 1)], T0 + timedelta(days=2))
     assert story(store, "https://c/1") == story(store, "https://a/1")
@@ -513,7 +598,7 @@ def test_a_new_process_reads_the_index_the_last_one_left(tmp_path: Path) -> None
         seen = statements_of(store)
         assert holders_of(store.grouper.index) == holders_of(table)
         store.close()
-    assert not [s for s in seen if "FROM dedupe_keys" in s]
+    assert not [s for s in seen if "FROM dedupe_item_keys" in s]
 
 
 def test_a_snapshot_that_cannot_be_written_loses_nothing(
@@ -533,7 +618,7 @@ def test_a_snapshot_that_cannot_be_written_loses_nothing(
     store = Store(path)
     seen = statements_of(store)
     assert store.grouper.index.held() == held
-    assert [s for s in seen if "FROM dedupe_keys" in s]  # read from the rows
+    assert [s for s in seen if "FROM dedupe_item_keys" in s]  # read from the rows
     assert store.db.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 1
     store.close()
 
@@ -557,14 +642,14 @@ def test_a_snapshot_another_process_has_outdated_is_not_read(
     store = Store(path)
     seen = statements_of(store)
     assert b1 in store.grouper.index.held()
-    assert [s for s in seen if "FROM dedupe_keys" in s]  # the rows were read
+    assert [s for s in seen if "FROM dedupe_item_keys" in s]  # the rows were read
     store.close()  # and a snapshot of this generation left
 
     monkeypatch.setattr(key_index, "SNAPSHOT_FORMAT", "1/py3.99")
     store = Store(path)
     seen = statements_of(store)
     assert b1 in store.grouper.index.held()
-    assert [s for s in seen if "FROM dedupe_keys" in s]
+    assert [s for s in seen if "FROM dedupe_item_keys" in s]
     store.close()
     monkeypatch.undo()
 
@@ -574,7 +659,7 @@ def test_a_snapshot_another_process_has_outdated_is_not_read(
     store = Store(path)
     seen = statements_of(store)
     assert b1 in store.grouper.index.held()
-    assert [s for s in seen if "FROM dedupe_keys" in s]
+    assert [s for s in seen if "FROM dedupe_item_keys" in s]
     store.close()
 
 
@@ -620,15 +705,21 @@ def test_lookups_are_the_same_from_memory_the_table_and_the_snapshot(
     writer = KeyIndex(store.db.conn)
     start = TODAY - _DAYS
     day_of: dict[int, int] = {}
+    keys_of: dict[int, set[int]] = {}
     for action, key, day, item_id in steps:
         with store.transaction():
-            if action == "file":
-                writer.file([(key, start + day_of.setdefault(item_id, day), item_id)])
+            if action == "file":  # filed again with one more key, as an edit does
+                if item_id in keys_of:
+                    writer.remove(item_id)
+                keys_of.setdefault(item_id, set()).add(key)
+                writer.file([(item_id, start + day_of.setdefault(item_id, day),
+                              sorted(keys_of[item_id]))])
             elif action == "advance":
                 writer.advance(max(start + day, writer.horizon()), window_hours=24)
             else:
                 writer.remove(item_id)
                 day_of.pop(item_id, None)
+                keys_of.pop(item_id, None)
     table = table_reader(store.db.conn)
     writer.horizon()  # in step (an empty run never read the index)
     assert len(_ids_in(writer) - set(writer.held())) <= writer._gone  # counted for a sweep

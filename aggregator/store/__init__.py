@@ -23,7 +23,7 @@ from aggregator import dedupe
 from aggregator.errors import StoreError
 from aggregator.normalize.keys import item_uid
 from aggregator.retention import SampleHorizons
-from aggregator.store import grouping, health, retention, schedule, search, stories
+from aggregator.store import grouping, health, index, retention, schedule, search, stories
 from aggregator.store.checkpoint import Checkpointer
 from aggregator.store.schema import MIGRATIONS
 from aggregator.store.sql import chunks, parse_ts, ts
@@ -95,6 +95,8 @@ class Store:
             # leaving freed 1,500 overflow pages, 12% of the page writes at a million items)
             conn.execute("PRAGMA secure_delete=FAST")
             conn.execute(f"PRAGMA journal_size_limit={self.WAL_SIZE_LIMIT}")
+            conn.create_function("dedupe_pack_keys", 1, index.pack_key_list,  # migration 10
+                                 deterministic=True)
             self.db = sqlite_utils.Database(conn)
             self._migrate()
             self.grouper = grouping.Grouper(conn)
@@ -509,7 +511,7 @@ class Store:
                 self._merge_story(src, dst, reason, at)
         days = [grouping.day_number(item.published) for item in items]
         self.grouper.index.file(
-            [(k, days[n], item_ids[n]) for n in range(len(items)) for k in keys[n]],
+            [(item_ids[n], days[n], keys[n]) for n in range(len(items))],
             [(item_ids[n], days[n], packed.get(item.key) or dedupe.pack(fps[n]))
              for n, item in enumerate(items)])
         # a plain INSERT: the foreign key to items means no row of an earlier item with this
@@ -591,8 +593,7 @@ class Store:
         execute = self.db.conn.execute
         self.grouper.index.remove(item_id)
         frequency = self.grouper.words.get(fp.key_words)
-        self.grouper.index.file([(k, day, item_id)
-                                 for k in dedupe.index_keys(fp, frequency).filing],
+        self.grouper.index.file([(item_id, day, dedupe.index_keys(fp, frequency).filing)],
                                 [(item_id, day, dedupe.pack(fp))])
         execute("UPDATE items SET indexed=1 WHERE id=?", (item_id,))
 

@@ -179,13 +179,14 @@ class Grouper:
                 found.setdefault(link, []).append(item_id)
         return found
 
-    def _by_keys(self, keys: Sequence[int], days: tuple[int, int]
+    def _by_keys(self, keys: Sequence[int], days: tuple[int, int], near: set[int]
                  ) -> dict[int, list[tuple[int, int]]]:
-        """key -> [(day, item id)] of the items filed under it within `days`. A key with more
-        than `HOT_BUCKET` items there is not telling anything: it is dropped, and from then on
-        neither asked nor filed by this process (synthetic or templated feeds, a boilerplate
-        sentence every item of a portal carries)."""
-        found = self.index.lookup(set(keys) - self.hot, *days)
+        """key -> [(day, item id)] of the items filed under it within `days` (of the days
+        before the recent ones, only those `near`). A key with more than `HOT_BUCKET` items
+        there is not telling anything: it is dropped, and from then on neither asked nor filed
+        by this process (synthetic or templated feeds, a boilerplate sentence every item of a
+        portal carries)."""
+        found = self.index.lookup(set(keys) - self.hot, *days, older=near)
         for key in [k for k, rows in found.items() if len(rows) > HOT_BUCKET]:
             self.hot.add(key)
             del found[key]
@@ -209,8 +210,10 @@ class Grouper:
         days = (day_number(min(i.published for i in entries) - window),
                 day_number(max(i.published for i in entries) + window))
         by_link = self._by_link([i.link for i in entries if i.link])
-        by_key = self._by_keys([k for ks in queries for k in ks], days)
         reach = int(settings.window_hours // 24) + 1
+        item_days = {day_number(i.published) for i in entries}
+        by_key = self._by_keys([k for ks in queries for k in ks], days,
+                               {d + r for d in item_days for r in range(-reach, reach + 1)})
         near: list[list[int]] = []  # per item: the stored candidates within its window
         for n, item in enumerate(entries):
             day = day_number(item.published)

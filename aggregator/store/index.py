@@ -1,22 +1,22 @@
-"""The dedupe index in SQLite: the items filed under each key (`dedupe.index_keys`), and how
-many items have each word (`dedupe.index_keys` ranks words by it). Part of the store adapter.
+"""The dedupe index in SQLite: the keys each item is filed under (`dedupe.index_keys`), and
+how many items have each word (`dedupe.index_keys` ranks words by it). Part of the store
+adapter.
 
-`dedupe_keys` holds every key row, ordered by day: a new item's rows go near the table's end,
-on pages its batch shares, instead of one random page per key. (Ordered by key, at a million
-items, filing cost about 17 page writes per item and made the commit the largest cost of
-ingesting.)
+`dedupe_item_keys` holds one row per item: its day and its keys packed in a blob
+(`pack_keys`). One row per key and item, with an index by item to take an edited item's keys
+out, was 12 rows and 24 B-tree entries per item: 8% of ingesting at a million items, and 380
+of the database's 3,400 MB.
 
-The recent days, those a new item is compared with, are also held in memory (`KeyIndex`),
-read from the table once per process: looking them up in SQLite, and keeping them in a second,
-key-ordered table that days left again, was about a sixth of ingesting at a million items.
-Only an item dated before the recent days (the back catalogue of a newly added source) looks
-in the table, one seek per day and key. Another process (a cron run beside `serve`, an admin's
-command) may write the index too: each write sets a new `store_meta.dedupe_generation`, and a
-process whose memory was made from another generation reads the recent days again.
+The recent days, those a new item is compared with, are held in memory by key (`KeyIndex`),
+made once per process from those days' rows. Only an item dated before the recent days (the
+back catalogue of a newly added source) needs older days: each is read whole (about 1,500
+rows at a million items) and held by key while it is among the `OLD_DAYS_HELD` used last.
+Another process (a cron run beside `serve`, an admin's command) may write the index too: each
+write sets a new `store_meta.dedupe_generation`, and a process whose memory was made from
+another generation reads the recent days again (and forgets the older days it held).
 A process that closes the store leaves its memory in `dedupe_snapshot`, marked with the
 generation: the next process (the next cron run) reads that one row when the generation is
-still the same, instead of every key row of the recent days (at a million items, 0.25 s of a
-cron run's 0.5-0.7 s for 130,000 rows against 0.07 s).
+still the same, instead of the recent days' rows.
 
 The recent days' fingerprints (`dedupe.pack`, about 2.3 KB each) are kept in
 `dedupe_fingerprints` and leave with their day: a new process (each cron run) holds none in
@@ -34,15 +34,64 @@ from __future__ import annotations
 import marshal
 import os
 import sqlite3
-from collections import Counter
+import sys
+from array import array
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 
 from aggregator import dedupe
 from aggregator.store.sql import chunks
 
 RECENT_MARGIN_DAYS = 3  # the recent days: the dedupe window and this many more
-Row = tuple[int, int, int]  # (key, day, item id)
+OLD_DAYS_HELD = 16  # older days held by key after a lookup (about 1 MB each at 1,500 items)
+Filed = tuple[int, int, Sequence[int]]  # (item id, day, keys)
 SNAPSHOT_FORMAT = f"1/{dedupe.PY_FORMAT}"  # what `dedupe_snapshot.data` holds (marshal)
+Held = dict[int, "int | tuple[int, ...]"]  # key -> the item id filed under it, or a tuple
+
+
+def pack_keys(keys: Iterable[int]) -> bytes:
+    """An item's keys as `dedupe_item_keys.keys` holds them: signed 64-bit, little-endian."""
+    packed = array("q", keys)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack_keys(data: bytes) -> array[int]:
+    keys = array("q")
+    keys.frombytes(data)
+    if sys.byteorder == "big":
+        keys.byteswap()
+    return keys
+
+
+def pack_key_list(text: str) -> bytes:
+    """`dedupe_pack_keys(group_concat(key))` in SQL, for migration 10 (registered by the
+    store): an item's key rows as one `pack_keys` blob."""
+    return pack_keys(int(k) for k in text.split(","))
+
+
+def _hold(by_key: Held, key: int, item_id: int) -> None:
+    held = by_key.get(key)
+    if held is None:
+        by_key[key] = item_id
+    elif type(held) is int:
+        if held != item_id:
+            by_key[key] = (held, item_id)
+    elif item_id not in held:  # type: ignore[operator]
+        by_key[key] = (*held, item_id)  # type: ignore[misc]
+
+
+def _let_go(by_key: Held, key: int, item_id: int) -> None:
+    held = by_key.get(key)
+    if held is None:
+        return
+    rest = () if held == item_id else (held,) if isinstance(held, int) else \
+        tuple(i for i in held if i != item_id)
+    if not rest:
+        del by_key[key]
+    else:
+        by_key[key] = rest[0] if len(rest) == 1 else rest
 
 
 def new_generation(conn: sqlite3.Connection) -> int:
@@ -56,7 +105,7 @@ def new_generation(conn: sqlite3.Connection) -> int:
 
 
 class KeyIndex:
-    """The key rows in SQLite, and the recent days' rows in memory. Use it inside the store's
+    """The key rows in SQLite, and the recent days by key in memory. Use it inside the store's
     transactions: a rollback is noticed by the generation."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -66,12 +115,13 @@ class KeyIndex:
         # key -> the item id filed under it (most keys have one), or a tuple of them: about
         # 1 KB per item held. Ints and tuples of ints are not tracked by the garbage collector,
         # so its passes do not walk the index.
-        self._by_key: dict[int, int | tuple[int, ...]] = {}
+        self._by_key: Held = {}
         self._day: dict[int, int] = {}  # item id -> day, of the items held
         # items of days that left memory (`advance`) whose ids `_by_key` may still hold: they
         # are skipped there (no day), and swept out once there are as many as items held
         self._gone = 0
         self._saved: int | None = None  # the generation of `dedupe_snapshot`, if known
+        self._old: OrderedDict[int, Held] = OrderedDict()  # older days read by `lookup`
 
     def _sync(self) -> None:
         """Read the recent days again if another process (or a rollback) changed them."""
@@ -84,24 +134,33 @@ class KeyIndex:
         self._horizon = int(meta.get("dedupe_horizon", 0))
         if not self._read_snapshot(generation):
             self._read_table()
+        self._old.clear()
         self._gone = 0
         self._generation = generation
 
     def _read_table(self) -> None:
-        by_key: dict[int, int | tuple[int, ...]] = {}
+        by_key: Held = {}
         day_of: dict[int, int] = {}
         self._by_key, self._day = by_key, day_of
-        get = by_key.get  # `_add` inlined, without its check for a repeat: rows are unique
-        for day, key, item_id in self.conn.execute(
-                "SELECT day, key, item_id FROM dedupe_keys WHERE day >= ?", (self._horizon,)):
+        get = by_key.get  # `_hold` inlined, without its check for a repeat: keys are unique
+        keys = array("q")
+        swap = sys.byteorder == "big"
+        for item_id, day, data in self.conn.execute(
+                "SELECT item_id, day, keys FROM dedupe_item_keys WHERE day >= ?",
+                (self._horizon,)):
             day_of[item_id] = day
-            held = get(key)
-            if held is None:
-                by_key[key] = item_id
-            elif type(held) is int:
-                by_key[key] = (held, item_id)
-            else:
-                by_key[key] = (*held, item_id)  # type: ignore[misc]
+            del keys[:]
+            keys.frombytes(data)
+            if swap:
+                keys.byteswap()
+            for key in keys:
+                held = get(key)
+                if held is None:
+                    by_key[key] = item_id
+                elif type(held) is int:
+                    by_key[key] = (held, item_id)
+                else:
+                    by_key[key] = (*held, item_id)  # type: ignore[misc]
 
     def _read_snapshot(self, generation: int) -> bool:
         """The memory the last process to close left, if the index is still as it was then."""
@@ -137,27 +196,6 @@ class KeyIndex:
             (self._generation, SNAPSHOT_FORMAT, marshal.dumps((self._by_key, self._day))))
         self._saved = self._generation
         return True
-
-    def _add(self, key: int, item_id: int) -> None:
-        held = self._by_key.get(key)
-        if held is None:
-            self._by_key[key] = item_id
-        elif isinstance(held, int):
-            if held != item_id:
-                self._by_key[key] = (held, item_id)
-        elif item_id not in held:
-            self._by_key[key] = (*held, item_id)
-
-    def _drop(self, key: int, item_id: int) -> None:
-        held = self._by_key.get(key)
-        if held is None:
-            return
-        rest = () if held == item_id else (held,) if isinstance(held, int) else \
-            tuple(i for i in held if i != item_id)
-        if not rest:
-            del self._by_key[key]
-        else:
-            self._by_key[key] = rest[0] if len(rest) == 1 else rest
 
     def _changed(self) -> None:
         """After a write (the memory was in step, and is changed likewise)."""
@@ -199,7 +237,7 @@ class KeyIndex:
     def _sweep(self) -> None:
         """Take the ids of items no longer held out of `_by_key`."""
         day_of = self._day
-        by_key: dict[int, int | tuple[int, ...]] = {}
+        by_key: Held = {}
         for key, held in self._by_key.items():
             if type(held) is int:
                 if held in day_of:
@@ -211,24 +249,30 @@ class KeyIndex:
         self._by_key = by_key
         self._gone = 0
 
-    def file(self, rows: Sequence[Row],
+    def file(self, filed: Sequence[Filed],
              fingerprints: Sequence[tuple[int, int, bytes]] = ()) -> None:
-        """File index rows, and keep the fingerprints ((item id, day, `dedupe.pack`)) of the
-        recent days' items (an older item is rarely a candidate, and is fingerprinted from its
-        text when it is)."""
+        """File items ((item id, day, keys); an item once: `remove` it to file it again), and
+        keep the fingerprints ((item id, day, `dedupe.pack`)) of the recent days' items (an
+        older item is rarely a candidate, and is fingerprinted from its text when it is)."""
         self.keep(fingerprints)
-        if not rows:
+        if not filed:
             return
         self._sync()
         self.conn.executemany(
-            "INSERT OR IGNORE INTO dedupe_keys (day, key, item_id) VALUES (?, ?, ?)",
-            sorted((day, key, item) for key, day, item in rows))
+            "INSERT OR REPLACE INTO dedupe_item_keys (item_id, day, keys) VALUES (?, ?, ?)",
+            [(item_id, day, pack_keys(keys)) for item_id, day, keys in filed])
         self._changed()
         horizon = self._horizon
-        for key, day, item_id in rows:
+        for item_id, day, keys in filed:
             if day >= horizon:
                 self._day[item_id] = day
-                self._add(key, item_id)
+                held = self._by_key
+            elif (old := self._old.get(day)) is not None:
+                held = old
+            else:
+                continue
+            for key in keys:
+                _hold(held, key, item_id)
 
     def keep(self, fingerprints: Sequence[tuple[int, int, bytes]]) -> None:
         """Keep the fingerprints ((item id, day, `dedupe.pack`)) of the recent days' items."""
@@ -251,12 +295,17 @@ class KeyIndex:
     def remove(self, item_id: int) -> None:
         self._sync()
         self._day.pop(item_id, None)
-        # from `_by_key` even when not held: an id left there by `advance` would count
-        # again if the item were filed anew in the recent days
-        for (key,) in self.conn.execute("SELECT key FROM dedupe_keys WHERE item_id=?",
-                                        (item_id,)).fetchall():
-            self._drop(key, item_id)
-        self.conn.execute("DELETE FROM dedupe_keys WHERE item_id=?", (item_id,))
+        row = self.conn.execute("SELECT day, keys FROM dedupe_item_keys WHERE item_id=?",
+                                (item_id,)).fetchone()
+        if row is not None:
+            # from `_by_key` even when not held: an id left there by `advance` would count
+            # again if the item were filed anew in the recent days
+            old = self._old.get(row[0])
+            for key in unpack_keys(row[1]):
+                _let_go(self._by_key, key, item_id)
+                if old is not None:
+                    _let_go(old, key, item_id)
+        self.conn.execute("DELETE FROM dedupe_item_keys WHERE item_id=?", (item_id,))
         self.conn.execute("DELETE FROM dedupe_fingerprints WHERE item_id=?", (item_id,))
         self._changed()
 
@@ -279,10 +328,28 @@ class KeyIndex:
                 chunk))
         return found
 
-    def lookup(self, keys: Iterable[int], first: int, last: int
-               ) -> dict[int, list[tuple[int, int]]]:
+    def _old_day(self, day: int) -> Held:
+        """An older day's items by key: held if read lately, else read and held."""
+        held = self._old.get(day)
+        if held is not None:
+            self._old.move_to_end(day)
+            return held
+        held = {}
+        for item_id, data in self.conn.execute(
+                "SELECT item_id, keys FROM dedupe_item_keys WHERE day=? ORDER BY item_id",
+                (day,)):
+            for key in unpack_keys(data):
+                _hold(held, key, item_id)
+        self._old[day] = held
+        if len(self._old) > OLD_DAYS_HELD:
+            self._old.popitem(last=False)
+        return held
+
+    def lookup(self, keys: Iterable[int], first: int, last: int,
+               older: Iterable[int] | None = None) -> dict[int, list[tuple[int, int]]]:
         """key -> [(day, item id)] of the items filed under it from day `first` to `last`:
-        the recent days' by (day, item id), then older days' likewise."""
+        the recent days' by (day, item id), then older days' likewise. Of the days before
+        the recent ones, only those in `older` are read, if given (each is read whole)."""
         self._sync()
         wanted = sorted(set(keys))
         found: dict[int, list[tuple[int, int]]] = {}
@@ -303,14 +370,13 @@ class KeyIndex:
                               if (day := get_day(i)) is not None and low <= day <= last)
                 if rows:
                     found[key] = rows
-        if first < horizon:
-            days = ",".join(str(d) for d in range(first, min(last, horizon - 1) + 1))
-            for chunk in chunks(wanted):
-                marks = ",".join("?" * len(chunk))
-                for day, key, item_id in self.conn.execute(
-                        f"SELECT day, key, item_id FROM dedupe_keys WHERE day IN ({days}) "
-                        f"AND key IN ({marks})", chunk):
-                    found.setdefault(key, []).append((day, item_id))
+        days = range(first, min(last, horizon - 1) + 1)
+        for day in days if older is None else sorted(d for d in set(older) if d in days):
+            held_then = self._old_day(day)
+            for key in wanted:
+                if (ids := held_then.get(key)) is not None:
+                    found.setdefault(key, []).extend(
+                        [(day, ids)] if isinstance(ids, int) else [(day, i) for i in ids])
         return found
 
 

@@ -259,4 +259,20 @@ CREATE TABLE dedupe_snapshot (
     data BLOB NOT NULL
 );
 """),
+    (10, """
+-- one row per item in place of one per key and item (store/index.py): its day and its keys
+-- packed in a blob (index.pack_keys; dedupe_pack_keys, registered by the store, packs a
+-- comma-separated list). The memory a closing process left is of the old rows: dropped.
+CREATE TABLE dedupe_item_keys (
+    item_id INTEGER PRIMARY KEY,
+    day INTEGER NOT NULL,  -- the item's published day (days since 1970-01-01 UTC)
+    keys BLOB NOT NULL  -- signed 64-bit little-endian: the title, MinHash bands, rare words
+);
+INSERT INTO dedupe_item_keys (item_id, day, keys)
+    SELECT item_id, MIN(day), dedupe_pack_keys(group_concat(key)) FROM dedupe_keys
+    GROUP BY item_id;
+CREATE INDEX dedupe_item_keys_day ON dedupe_item_keys (day);
+DROP TABLE dedupe_keys;
+DELETE FROM dedupe_snapshot;
+"""),
 ]
