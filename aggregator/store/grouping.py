@@ -62,6 +62,7 @@ class _Stored:
     published: datetime
     story_id: str
     story_age: tuple[str, str]  # (created_at, id): smaller is older
+    story_size: int  # items in the story
 
 
 class SplitGuard:
@@ -162,12 +163,13 @@ class Grouper:
         found: dict[int, _Stored] = {}
         for chunk in chunks(sorted(set(ids)), 500):
             marks = ",".join("?" * len(chunk))
-            for item_id, source, published, story, created in self.conn.execute(
-                    f"SELECT i.id, i.source_id, i.published, i.story_id, s.created_at "
+            for item_id, source, published, story, created, size in self.conn.execute(
+                    f"SELECT i.id, i.source_id, i.published, i.story_id, s.created_at, "
+                    f"(SELECT COUNT(*) FROM items c WHERE c.story_id = i.story_id) "
                     f"FROM items i JOIN stories s ON s.id = i.story_id WHERE i.id IN ({marks})",
                     chunk):
                 found[item_id] = _Stored(item_id, source, parse_ts(published), story,
-                                         (created, story))
+                                         (created, story), size)
         return found
 
     def _by_link(self, links: Sequence[str]) -> dict[str, list[int]]:
@@ -193,7 +195,8 @@ class Grouper:
         return found
 
     def _size(self, story: str, sizes: dict[str, int], plan: Plan) -> int:
-        """Items in a story, stored and planned so far in this batch."""
+        """Items in a story, stored and planned so far in this batch (`sizes` starts with the
+        candidates' stories, counted with them: a query each cost 1.5% of ingesting)."""
         if story not in sizes:
             sizes[story] = 0 if story in plan.new_stories else self.conn.execute(
                 "SELECT COUNT(*) FROM items WHERE story_id=?", (story,)).fetchone()[0]
@@ -232,7 +235,7 @@ class Grouper:
         guard = SplitGuard(self.conn, self.overrides) if any(
             o.action == "split" for o in self.overrides) else None
         plan = Plan()
-        sizes: dict[str, int] = {}
+        sizes = {s.story_id: s.story_size for s in stored.values()}
         ages: dict[str, tuple[str, str]] = {s.story_id: s.story_age for s in stored.values()}
         batch_links: dict[str, list[int]] = {}
         batch_keys: dict[int, list[int]] = {}
