@@ -236,6 +236,10 @@ def test_prune_deletes_everything_hanging_off_and_items_never_come_back(
                  (story,))[0][0] == items["guid:bersama-a"]["id"]
     pruned_ids = [items["guid:lama"]["id"], items["guid:bersama-a"]["id"]]
     lone_story = items["guid:lama"]["story_id"]
+    # the older days' key rows (made when the first poll looked the old items' days up)
+    pruned_days = {d for (d,) in query(
+        config, "SELECT day FROM dedupe_item_keys WHERE item_id IN (?, ?)", pruned_ids)}
+    assert pruned_days <= {d for (d,) in query(config, "SELECT day FROM dedupe_days")}
 
     # now keep 30 days: the next run prunes (retention runs on its own in `run`)
     config = _config(tmp_path, portal, '[settings.retention]\nprune_after = "30d"\n')
@@ -248,6 +252,7 @@ def test_prune_deletes_everything_hanging_off_and_items_never_come_back(
         assert query(config, f"SELECT COUNT(*) FROM {table} WHERE item_id IN ({marks})",
                      pruned_ids)[0][0] == 0, table
     assert query(config, "SELECT COUNT(*) FROM view_samples")[0][0] == 3
+    assert not pruned_days & {d for (d,) in query(config, "SELECT day FROM dedupe_days")}
     # the story that lost its lead has a new one; the one left empty is gone
     assert query(config, "SELECT lead_item FROM stories WHERE id=?",
                  (story,))[0][0] == left["guid:bersama-b"]["id"]

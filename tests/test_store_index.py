@@ -83,39 +83,56 @@ def test_days_leave_memory_and_are_still_found(tmp_path: Path) -> None:
     store.close()
 
 
-def test_older_days_are_read_whole_once_and_kept_in_step(tmp_path: Path) -> None:
-    """A day before the recent ones is read whole the first time a lookup needs it, and held
-    (up to `OLD_DAYS_HELD`): items filed into it or removed from it afterwards are seen
-    without reading it again; another process's write makes it be read again. `older` limits
-    which of those days are read."""
+def test_older_days_are_looked_up_in_one_row_per_day(tmp_path: Path) -> None:
+    """A day before the recent ones is made into one `dedupe_days` row (keys sorted, with
+    their items) the first time a lookup needs it, and other processes use that row. Items
+    filed into the day later are found by their larger ids; removing an item the row holds
+    deletes the row, and the next lookup makes it again. `older` limits which days are read."""
     path = tmp_path / "a.db"
     store, other = Store(path), Store(path)
     index = store.grouper.index
     old = TODAY - 40
+
+    def rows_of_days() -> dict[int, int]:
+        return dict(store.db.conn.execute("SELECT day, last_item FROM dedupe_days"))
+
+    def item_reads(seen: list[str]) -> list[str]:  # an older day's item rows
+        return [q for q in seen if "FROM dedupe_item_keys WHERE day=" in q]
     with store.transaction():
         index.file([(1, old, [7, 8]), (2, old, [7]), (3, old + 1, [7]), (4, TODAY, [7])])
         index.advance(TODAY, window_hours=96)
     seen = statements_of(store)
-    assert index.lookup([7], old - 2, TODAY, older=[old]) == {7: [(TODAY, 4), (old, 1),
-                                                                  (old, 2)]}
-    day_reads = [q for q in seen if "FROM dedupe_item_keys WHERE day=" in q]
-    assert len(day_reads) == 1  # the day asked for, not the days around it
     with store.transaction():
-        index.file([(5, old, [7])])
-        index.remove(2)
+        assert index.lookup([7, 8], old - 2, TODAY, older={old: [7]}) == \
+            {7: [(TODAY, 4), (old, 1), (old, 2)]}
+    assert len(item_reads(seen)) == 1  # the day and key asked for, not the days around it
+    assert rows_of_days() == {old: 2}
+    with store.transaction():
+        index.file([(5, old, [7, 9])])  # a new item: a larger id than the row holds
     seen.clear()
-    assert index.lookup([7, 8], old, old) == {7: [(old, 1), (old, 5)], 8: [(old, 1)]}
-    assert not [q for q in seen if "FROM dedupe_item_keys" in q]  # held, and in step
-    assert index.lookup([7], old, old + 1) == {7: [(old, 1), (old, 5), (old + 1, 3)]}
-    with other.transaction():
+    assert index.lookup([7, 9], old, old) == {7: [(old, 1), (old, 2), (old, 5)], 9: [(old, 5)]}
+    assert item_reads(seen) == []  # the day is held, with the item filed since
+    fresh = table_reader(sqlite3.connect(path))  # another process: the row and the late item
+    fresh_seen: list[str] = []
+    fresh.conn.set_trace_callback(fresh_seen.append)
+    assert fresh.lookup([7, 9], old, old) == index.lookup([7, 9], old, old)
+    assert [q for q in item_reads(fresh_seen) if "item_id>2" not in q] == []
+    with store.transaction():
+        index.remove(2)  # an item the row holds: the row goes
+    assert rows_of_days() == {}
+    with store.transaction():
+        assert index.lookup([7, 8], old, old) == {7: [(old, 1), (old, 5)], 8: [(old, 1)]}
+    assert rows_of_days() == {old: 5}  # made again
+    with other.transaction():  # another process files into the day: seen here
         other.grouper.index.file([(6, old, [7])])
-    seen.clear()
     assert index.lookup([7], old, old) == {7: [(old, 1), (old, 5), (old, 6)]}
-    assert [q for q in seen if "FROM dedupe_item_keys WHERE day=" in q]  # read again
+    with store.transaction():  # an item of the row filed again (an edit): the row goes
+        index.file([(1, old, [8])])
+    assert rows_of_days() == {}
+    assert index.lookup([7, 8], old, old) == {7: [(old, 5), (old, 6)], 8: [(old, 1)]}
     for day in range(old - key_index.OLD_DAYS_HELD - 5, old):
         index.lookup([7], day, day)
     assert len(index._old) == key_index.OLD_DAYS_HELD and old not in index._old
-    assert index.lookup([7], old, old) == {7: [(old, 1), (old, 5), (old, 6)]}
     store.close()
     other.close()
 
@@ -684,7 +701,8 @@ _DAYS = 2 * (1 + 1 + RECENT_MARGIN_DAYS)  # twice the days held for a window of 
 _step = st.one_of(
     st.tuples(st.just("file"), st.integers(0, 3), st.integers(0, _DAYS), st.integers(1, 6)),
     st.tuples(st.just("advance"), st.just(0), st.integers(0, _DAYS), st.just(0)),
-    st.tuples(st.just("remove"), st.just(0), st.just(0), st.integers(1, 6)))
+    st.tuples(st.just("remove"), st.just(0), st.just(0), st.integers(1, 6)),
+    st.tuples(st.just("lookup"), st.just(0), st.just(0), st.just(0)))  # makes older days' rows
 
 
 def _ids_in(index: KeyIndex) -> set[int]:
@@ -695,6 +713,8 @@ def _ids_in(index: KeyIndex) -> set[int]:
 @given(st.lists(_step, max_size=80))
 @example([("file", 0, 0, 1), ("file", 1, 9, 2), ("file", 1, 9, 3), ("advance", 0, 9, 0),
           ("remove", 0, 0, 1), ("file", 2, 9, 1)])  # gone, not swept yet, removed, back
+@example([("file", 0, 0, 1), ("file", 0, 0, 2), ("advance", 0, 9, 0), ("lookup", 0, 0, 0),
+          ("file", 1, 0, 1), ("file", 0, 0, 3)])  # an older day's row, an item of it again
 def test_lookups_are_the_same_from_memory_the_table_and_the_snapshot(
         tmp_path_factory: pytest.TempPathFactory,
         steps: list[tuple[str, int, int, int]]) -> None:
@@ -716,6 +736,8 @@ def test_lookups_are_the_same_from_memory_the_table_and_the_snapshot(
                               sorted(keys_of[item_id]))])
             elif action == "advance":
                 writer.advance(max(start + day, writer.horizon()), window_hours=24)
+            elif action == "lookup":
+                writer.lookup(range(4), start - 1, TODAY + 1)
             else:
                 writer.remove(item_id)
                 day_of.pop(item_id, None)
@@ -730,6 +752,13 @@ def test_lookups_are_the_same_from_memory_the_table_and_the_snapshot(
     keys = range(4)
     found = [index.lookup(keys, start - 1, TODAY + 1) for index in (writer, table, snapshot)]
     assert found[0] == found[1] == found[2]
+    horizon = writer.horizon()  # what was filed and not removed: recent days, then older
+    filed_on = {i: start + day for i, day in day_of.items()}
+    expected = {key: sorted((filed_on[i], i) for i in keys_of if key in keys_of[i]
+                            and filed_on[i] >= horizon)
+                + sorted((filed_on[i], i) for i in keys_of if key in keys_of[i]
+                         and filed_on[i] < horizon) for key in keys}
+    assert found[0] == {key: rows for key, rows in expected.items() if rows}
     assert writer.held() == table.held() == snapshot.held()
     assert snapshot._saved == writer._generation  # it did read the snapshot
     store.close()

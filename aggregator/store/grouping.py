@@ -181,14 +181,17 @@ class Grouper:
                 found.setdefault(link, []).append(item_id)
         return found
 
-    def _by_keys(self, keys: Sequence[int], days: tuple[int, int], near: set[int]
-                 ) -> dict[int, list[tuple[int, int]]]:
+    def _by_keys(self, keys: Sequence[int], days: tuple[int, int],
+                 older: dict[int, set[int]] | None) -> dict[int, list[tuple[int, int]]]:
         """key -> [(day, item id)] of the items filed under it within `days` (of the days
-        before the recent ones, only those `near`). A key with more than `HOT_BUCKET` items
-        there is not telling anything: it is dropped, and from then on neither asked nor filed
-        by this process (synthetic or templated feeds, a boilerplate sentence every item of a
-        portal carries)."""
-        found = self.index.lookup(set(keys) - self.hot, *days, older=near)
+        before the recent ones, those in `older` with their keys). A key with more than
+        `HOT_BUCKET` items there is not telling anything: it is dropped, and from then on
+        neither asked nor filed by this process (synthetic or templated feeds, a boilerplate
+        sentence every item of a portal carries)."""
+        hot = self.hot
+        if older is not None:
+            older = {day: keys - hot for day, keys in older.items()}
+        found = self.index.lookup(set(keys) - hot, *days, older=older)
         for key in [k for k, rows in found.items() if len(rows) > HOT_BUCKET]:
             self.hot.add(key)
             del found[key]
@@ -214,9 +217,14 @@ class Grouper:
                 day_number(max(i.published for i in entries) + window))
         by_link = self._by_link([i.link for i in entries if i.link])
         reach = int(settings.window_hours // 24) + 1
-        item_days = {day_number(i.published) for i in entries}
-        by_key = self._by_keys([k for ks in queries for k in ks], days,
-                               {d + r for d in item_days for r in range(-reach, reach + 1)})
+        older: dict[int, set[int]] | None = None  # days before the recent ones -> keys
+        if days[0] < (horizon := self.index.horizon()):
+            older = {}
+            for n, item in enumerate(entries):
+                day = day_number(item.published)
+                for d in range(day - reach, min(day + reach + 1, horizon)):
+                    older.setdefault(d, set()).update(queries[n])
+        by_key = self._by_keys([k for ks in queries for k in ks], days, older)
         near: list[list[int]] = []  # per item: the stored candidates within its window
         for n, item in enumerate(entries):
             day = day_number(item.published)

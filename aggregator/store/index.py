@@ -9,8 +9,16 @@ of the database's 3,400 MB.
 
 The recent days, those a new item is compared with, are held in memory by key (`KeyIndex`),
 made once per process from those days' rows. Only an item dated before the recent days (the
-back catalogue of a newly added source) needs older days: each is read whole (about 1,500
-rows at a million items) and held by key while it is among the `OLD_DAYS_HELD` used last.
+back catalogue of a newly added source) needs older days, and only the days within its own
+window, for its own keys. Those are looked up by key in `dedupe_days`: one row per day, its
+keys sorted and the item of each, made from the day's item rows the first time a lookup needs
+the day (about 15 ms at a million items, 1,500 items a day) and kept. An item filed into that
+day later has a larger id than the row's `last_item` and is read from `dedupe_item_keys` by
+(day, id); filing again or removing an item the row holds deletes the row, to be made again
+when next needed. The `OLD_DAYS_HELD` days used last stay in memory. (Measured at a million
+items: 500 back-catalogue items spread over two years took 13 s the first time, when every
+day's row was made, and 1.2 s once the rows existed; with a row per key and item, 5.7 s and
+3.3 s.)
 Another process (a cron run beside `serve`, an admin's command) may write the index too: each
 write sets a new `store_meta.dedupe_generation`, and a process whose memory was made from
 another generation reads the recent days again (and forgets the older days it held).
@@ -36,14 +44,16 @@ import os
 import sqlite3
 import sys
 from array import array
+from bisect import bisect_left
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
 
 from aggregator import dedupe
 from aggregator.store.sql import chunks
 
 RECENT_MARGIN_DAYS = 3  # the recent days: the dedupe window and this many more
-OLD_DAYS_HELD = 16  # older days held by key after a lookup (about 1 MB each at 1,500 items)
+OLD_DAYS_HELD = 32  # older days held in memory after a lookup (about 0.25 MB each)
 Filed = tuple[int, int, Sequence[int]]  # (item id, day, keys)
 SNAPSHOT_FORMAT = f"1/{dedupe.PY_FORMAT}"  # what `dedupe_snapshot.data` holds (marshal)
 Held = dict[int, "int | tuple[int, ...]"]  # key -> the item id filed under it, or a tuple
@@ -69,6 +79,17 @@ def pack_key_list(text: str) -> bytes:
     """`dedupe_pack_keys(group_concat(key))` in SQL, for migration 10 (registered by the
     store): an item's key rows as one `pack_keys` blob."""
     return pack_keys(int(k) for k in text.split(","))
+
+
+_LOW = (1 << 64) - 1
+
+
+class _OldDay(NamedTuple):
+    """An older day as `dedupe_days` holds it, and the items filed into it since."""
+
+    keys: array[int]  # sorted
+    items: array[int]  # the item id of each key
+    late: Held  # key -> items with ids above the row's last_item
 
 
 def _hold(by_key: Held, key: int, item_id: int) -> None:
@@ -121,7 +142,7 @@ class KeyIndex:
         # are skipped there (no day), and swept out once there are as many as items held
         self._gone = 0
         self._saved: int | None = None  # the generation of `dedupe_snapshot`, if known
-        self._old: OrderedDict[int, Held] = OrderedDict()  # older days read by `lookup`
+        self._old: OrderedDict[int, _OldDay] = OrderedDict()  # older days read by `lookup`
 
     def _sync(self) -> None:
         """Read the recent days again if another process (or a rollback) changed them."""
@@ -263,16 +284,27 @@ class KeyIndex:
             [(item_id, day, pack_keys(keys)) for item_id, day, keys in filed])
         self._changed()
         horizon = self._horizon
+        older = sorted({day for _, day, _ in filed if day < horizon})
+        last_of: dict[int, int] = {}
+        for chunk in chunks(older):
+            last_of.update(self.conn.execute(
+                f"SELECT day, last_item FROM dedupe_days WHERE day IN "
+                f"({','.join('?' * len(chunk))})", chunk))
         for item_id, day, keys in filed:
             if day >= horizon:
                 self._day[item_id] = day
-                held = self._by_key
+                for key in keys:
+                    _hold(self._by_key, key, item_id)
+            elif item_id <= last_of.get(day, -1):  # an item the day's row holds, filed again
+                self._forget_day(day)
             elif (old := self._old.get(day)) is not None:
-                held = old
-            else:
-                continue
-            for key in keys:
-                _hold(held, key, item_id)
+                for key in keys:
+                    _hold(old.late, key, item_id)
+
+    def _forget_day(self, day: int) -> None:
+        """An older day's row no longer holds its items: it is made again when next needed."""
+        self.conn.execute("DELETE FROM dedupe_days WHERE day=?", (day,))
+        self._old.pop(day, None)
 
     def keep(self, fingerprints: Sequence[tuple[int, int, bytes]]) -> None:
         """Keep the fingerprints ((item id, day, `dedupe.pack`)) of the recent days' items."""
@@ -300,11 +332,9 @@ class KeyIndex:
         if row is not None:
             # from `_by_key` even when not held: an id left there by `advance` would count
             # again if the item were filed anew in the recent days
-            old = self._old.get(row[0])
             for key in unpack_keys(row[1]):
                 _let_go(self._by_key, key, item_id)
-                if old is not None:
-                    _let_go(old, key, item_id)
+            self._forget_day(row[0])
         self.conn.execute("DELETE FROM dedupe_item_keys WHERE item_id=?", (item_id,))
         self.conn.execute("DELETE FROM dedupe_fingerprints WHERE item_id=?", (item_id,))
         self._changed()
@@ -328,28 +358,49 @@ class KeyIndex:
                 chunk))
         return found
 
-    def _old_day(self, day: int) -> Held:
-        """An older day's items by key: held if read lately, else read and held."""
+    def _old_day(self, day: int) -> _OldDay:
+        """An older day by key: held if used lately, else its `dedupe_days` row (made now
+        if it has none) and the items filed into it since."""
         held = self._old.get(day)
         if held is not None:
             self._old.move_to_end(day)
             return held
-        held = {}
-        for item_id, data in self.conn.execute(
-                "SELECT item_id, keys FROM dedupe_item_keys WHERE day=? ORDER BY item_id",
-                (day,)):
-            for key in unpack_keys(data):
-                _hold(held, key, item_id)
-        self._old[day] = held
+        row = self.conn.execute("SELECT last_item, keys, items FROM dedupe_days WHERE day=?",
+                                (day,)).fetchone()
+        late: Held = {}
+        if row is None:
+            filed = self.conn.execute("SELECT item_id, keys FROM dedupe_item_keys WHERE day=?",
+                                      (day,)).fetchall()
+            flat = unpack_keys(b"".join(data for _, data in filed))
+            owners = [item_id for item_id, data in filed for _ in range(len(data) // 8)]
+            # (key, item) pairs as one int each: sorted in C, a key's items by id
+            pairs = sorted([(key << 64) | item_id
+                            for key, item_id in zip(flat, owners, strict=True)])
+            keys = array("q", [pair >> 64 for pair in pairs])
+            items = array("q", [pair & _LOW for pair in pairs])
+            last = max(owners, default=0)
+            self.conn.execute(
+                "INSERT OR REPLACE INTO dedupe_days (day, last_item, keys, items) "
+                "VALUES (?, ?, ?, ?)", (day, last, pack_keys(keys), pack_keys(items)))
+        else:
+            keys, items = unpack_keys(row[1]), unpack_keys(row[2])
+            for item_id, data in self.conn.execute(
+                    "SELECT item_id, keys FROM dedupe_item_keys WHERE day=? AND item_id>? "
+                    "ORDER BY item_id", (day, row[0])):
+                for key in unpack_keys(data):
+                    _hold(late, key, item_id)
+        held = self._old[day] = _OldDay(keys, items, late)
         if len(self._old) > OLD_DAYS_HELD:
             self._old.popitem(last=False)
         return held
 
     def lookup(self, keys: Iterable[int], first: int, last: int,
-               older: Iterable[int] | None = None) -> dict[int, list[tuple[int, int]]]:
+               older: Mapping[int, Iterable[int]] | None = None
+               ) -> dict[int, list[tuple[int, int]]]:
         """key -> [(day, item id)] of the items filed under it from day `first` to `last`:
         the recent days' by (day, item id), then older days' likewise. Of the days before
-        the recent ones, only those in `older` are read, if given (each is read whole)."""
+        the recent ones, if `older` (day -> keys) is given, only its days and their keys
+        are looked up (a back catalogue spans months: each item needs a few days)."""
         self._sync()
         wanted = sorted(set(keys))
         found: dict[int, list[tuple[int, int]]] = {}
@@ -371,12 +422,22 @@ class KeyIndex:
                 if rows:
                     found[key] = rows
         days = range(first, min(last, horizon - 1) + 1)
-        for day in days if older is None else sorted(d for d in set(older) if d in days):
-            held_then = self._old_day(day)
-            for key in wanted:
-                if (ids := held_then.get(key)) is not None:
-                    found.setdefault(key, []).extend(
-                        [(day, ids)] if isinstance(ids, int) else [(day, i) for i in ids])
+        asked = {day: wanted for day in days} if older is None else \
+            {day: sorted(set(older[day])) for day in sorted(older) if day in days}
+        for day, day_keys in asked.items():
+            then = self._old_day(day)
+            size = len(then.keys)
+            for key in day_keys:
+                at = bisect_left(then.keys, key)
+                rows = []
+                while at < size and then.keys[at] == key:
+                    rows.append((day, then.items[at]))
+                    at += 1
+                if (ids := then.late.get(key)) is not None:  # larger ids: after the row's
+                    rows.extend([(day, ids)] if isinstance(ids, int) else
+                                [(day, i) for i in sorted(ids)])
+                if rows:
+                    found.setdefault(key, []).extend(rows)
         return found
 
 

@@ -98,6 +98,8 @@ def prune_items(store: Store, horizon: datetime, now: datetime,
         with store.transaction():
             conn.executemany("INSERT OR IGNORE INTO pruned_items (scope, key, pruned_at) "
                              "VALUES (?, ?, ?)", [(r["scope"], r["key"], at) for r in rows])
+            conn.execute("DELETE FROM dedupe_days WHERE day IN (SELECT day FROM "
+                         f"dedupe_item_keys WHERE item_id IN ({marks}))", ids)
             for table in ("view_samples", "story_links", "dedupe_item_keys", "dedupe_fingerprints"):
                 conn.execute(f"DELETE FROM {table} WHERE item_id IN ({marks})", ids)
             new_generation(conn)  # every process's memory of the recent keys is stale

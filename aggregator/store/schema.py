@@ -275,4 +275,16 @@ CREATE INDEX dedupe_item_keys_day ON dedupe_item_keys (day);
 DROP TABLE dedupe_keys;
 DELETE FROM dedupe_snapshot;
 """),
+    (11, """
+-- the days before the recent ones by key (store/index.py, KeyIndex._old_day): one row a day,
+-- made from its dedupe_item_keys rows when a lookup (a back-catalogue item) first needs it;
+-- items filed into the day later have ids above last_item; filing again or removing an item
+-- it holds deletes the row
+CREATE TABLE dedupe_days (
+    day INTEGER PRIMARY KEY,
+    last_item INTEGER NOT NULL,  -- the largest item id it holds
+    keys BLOB NOT NULL,  -- the day's keys, sorted (index.pack_keys)
+    items BLOB NOT NULL  -- the item id of each key, likewise
+);
+"""),
 ]
