@@ -89,7 +89,8 @@ class _OldDay(NamedTuple):
 
     keys: array[int]  # sorted
     items: array[int]  # the item id of each key
-    late: Held  # key -> items with ids above the row's last_item
+    last: int  # the row's last_item
+    late: Held  # key -> items with ids above it
 
 
 def _hold(by_key: Held, key: int, item_id: int) -> None:
@@ -164,17 +165,11 @@ class KeyIndex:
         day_of: dict[int, int] = {}
         self._by_key, self._day = by_key, day_of
         get = by_key.get  # `_hold` inlined, without its check for a repeat: keys are unique
-        keys = array("q")
-        swap = sys.byteorder == "big"
         for item_id, day, data in self.conn.execute(
                 "SELECT item_id, day, keys FROM dedupe_item_keys WHERE day >= ?",
                 (self._horizon,)):
             day_of[item_id] = day
-            del keys[:]
-            keys.frombytes(data)
-            if swap:
-                keys.byteswap()
-            for key in keys:
+            for key in unpack_keys(data):
                 held = get(key)
                 if held is None:
                     by_key[key] = item_id
@@ -291,13 +286,14 @@ class KeyIndex:
                 f"SELECT day, last_item FROM dedupe_days WHERE day IN "
                 f"({','.join('?' * len(chunk))})", chunk))
         for item_id, day, keys in filed:
+            old = self._old.get(day)
             if day >= horizon:
                 self._day[item_id] = day
                 for key in keys:
                     _hold(self._by_key, key, item_id)
-            elif item_id <= last_of.get(day, -1):  # an item the day's row holds, filed again
-                self._forget_day(day)
-            elif (old := self._old.get(day)) is not None:
+            elif item_id <= max(last_of.get(day, -1), -1 if old is None else old.last):
+                self._forget_day(day)  # an item the day's row holds, filed again
+            elif old is not None:
                 for key in keys:
                     _hold(old.late, key, item_id)
 
@@ -383,13 +379,13 @@ class KeyIndex:
                 "INSERT OR REPLACE INTO dedupe_days (day, last_item, keys, items) "
                 "VALUES (?, ?, ?, ?)", (day, last, pack_keys(keys), pack_keys(items)))
         else:
-            keys, items = unpack_keys(row[1]), unpack_keys(row[2])
+            last, keys, items = row[0], unpack_keys(row[1]), unpack_keys(row[2])
             for item_id, data in self.conn.execute(
                     "SELECT item_id, keys FROM dedupe_item_keys WHERE day=? AND item_id>? "
-                    "ORDER BY item_id", (day, row[0])):
+                    "ORDER BY item_id", (day, last)):
                 for key in unpack_keys(data):
                     _hold(late, key, item_id)
-        held = self._old[day] = _OldDay(keys, items, late)
+        held = self._old[day] = _OldDay(keys, items, last, late)
         if len(self._old) > OLD_DAYS_HELD:
             self._old.popitem(last=False)
         return held
