@@ -73,6 +73,7 @@ seluruh tiap setiap masing
 # on case-folded text: numbers, words (Latin letters, accents included), punctuation
 _WORD = re.compile(r"[0-9]+(?:[.,][0-9]+)*|[a-z\u00df-\u024f]+|[.,;:!?()\"]")
 _BREAK = "|"  # punctuation, as a token: a place phrase ends there
+_PHRASE_ENDS = FUNCTION_WORDS | PLACE_MARKERS | _GENERIC_PLACES | {_BREAK}  # end a place phrase
 _TAG = re.compile(r"<[^>]*>")
 _DATE_MENTION = re.compile(r"\((\d{1,2})/(\d{1,2})(?:/\d{2,4})?\)")
 TEXT_WORDS = 200  # the lede and first paragraphs carry the story; the rest is boilerplate
@@ -182,13 +183,13 @@ def _places(tokens: Sequence[str], markers: frozenset[str]) -> frozenset[tuple[s
     up to the next function word or marker, at most three: "di Muara Baru" -> ("muara",
     "baru"), "di Mangga Besar XIII" -> ("mangga", "besar", "xiii")."""
     found: set[tuple[str, ...]] = set()
-    for i, word in enumerate(tokens[:-1]):
-        if word not in markers:
-            continue
+    # the positions after a marker, found at C speed (a loop over 200 words in Python was 3%
+    # of ingesting)
+    for start in itertools.compress(range(1, len(tokens)), map(markers.__contains__,
+                                                                  tokens[:-1])):
         phrase: list[str] = []
-        for nxt in tokens[i + 1:i + 4]:
-            if nxt in FUNCTION_WORDS or nxt in PLACE_MARKERS or nxt in _GENERIC_PLACES \
-                    or nxt == _BREAK:
+        for nxt in tokens[start:start + 3]:
+            if nxt in _PHRASE_ENDS:
                 break
             phrase.append(nxt)
         if phrase:
@@ -204,8 +205,21 @@ def _places_agree(a: Fingerprint, b: Fingerprint) -> bool:
         for pb in b.title_places:
             if pa[:len(pb)] == pb or pb[:len(pa)] == pa:
                 return True
-    return any(set(p) <= b.raw_words for p in a.title_places) or \
-        any(set(p) <= a.raw_words for p in b.title_places)
+    return any(_names_all(b, p) for p in a.title_places) or \
+        any(_names_all(a, p) for p in b.title_places)
+
+
+def _names_all(fp: Fingerprint, place_words: Iterable[str]) -> bool:
+    """Every one of these words is a word of the item (title or text, as written). Place words
+    are never function words or punctuation, so a substring test of the spaced text says it
+    (a set of the item's 200 words cost 25-40 µs a compared pair: 8% of ingesting)."""
+    spaced = fp.spaced
+    return all(f" {w} " in spaced for w in place_words)
+
+
+def _names_any(fp: Fingerprint, place_words: Iterable[str]) -> bool:
+    spaced = fp.spaced
+    return any(f" {w} " in spaced for w in place_words)
 
 
 _NUMBER_WORDS = {
@@ -351,9 +365,10 @@ class Fingerprint:
         return self.title_words.union(self.text_content)
 
     @_worked_out
-    def raw_words(self) -> frozenset[str]:
-        """Title and text as written, without function words."""
-        return frozenset(self.title_tokens).union(self.text_tokens) - _NOT_RAW
+    def spaced(self) -> str:
+        """Title and text as written, each word between spaces: " w " in it says whether the
+        item has the word w."""
+        return f" {self.title_folded} {self.text_folded} "
 
     @_worked_out
     def key_words(self) -> frozenset[str]:
@@ -372,7 +387,6 @@ class Fingerprint:
         return tuple(_text_signature(self.text_pairs)) if self.text_pairs else ()
 
 
-_NOT_RAW = FUNCTION_WORDS | {_BREAK}
 _FIELDS = tuple(f.name for f in fields(Fingerprint))
 
 
@@ -614,12 +628,15 @@ def _conflict(a: Fingerprint, b: Fingerprint) -> str:
         return "place"
     pa = _place_words(a.title_places | a.text_places)
     pb = _place_words(b.title_places | b.text_places)
-    if pa and pb and not pa & b.raw_words and not pb & a.raw_words:
+    if pa and pb and not _names_any(b, pa) and not _names_any(a, pb):
         return "place"
     if a.dates and b.dates and not a.dates & b.dates:
         return "date"
-    if a.title_numbers - b.all_numbers and b.title_numbers - a.all_numbers:
-        return "number"  # each title has a number the other item never names
+    # each title has a number the other item never names (the text's numbers are worked out
+    # only when both titles have one)
+    if a.title_numbers and b.title_numbers and a.title_numbers - b.all_numbers \
+            and b.title_numbers - a.all_numbers:
+        return "number"
     return ""
 
 

@@ -3,6 +3,7 @@ SQLite store: merges, chains of merges, stories stored before the index existed,
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -195,11 +196,26 @@ def test_a_packed_fingerprint_is_the_same_fingerprint(t1: str, x1: str, t2: str,
         assert back == fp
         assert dedupe.blocking_keys(back) == dedupe.blocking_keys(fp)
         worked_out = ("key_words", "title_places", "text_places", "all_numbers", "title_words",
-                      "title_grams", "title_tokens", "text_tokens", "text_content", "raw_words",
+                      "title_grams", "title_tokens", "text_tokens", "text_content", "spaced",
                       "all_words")
         for name in worked_out:  # made again from what travelled: the same
             assert getattr(back, name) == getattr(fp, name), name
             assert getattr(dedupe.compact(fp), name) == getattr(fp, name), name
+
+
+@settings(max_examples=200, deadline=None)
+@given(_title, st.one_of(_text, st.text(max_size=300)),
+       st.lists(st.one_of(st.sampled_from(WORDS), st.text(min_size=1, max_size=8).filter(
+           lambda w: " " not in w)), max_size=4))
+def test_a_word_test_on_the_spaced_text_is_a_test_on_the_item_s_words(
+        title: str, text: str, asked: list[str]) -> None:
+    """The place checks ask whether an item has a word by a substring test of its spaced
+    title and text; that is the set test on its tokens, for any word without a space."""
+    fp = dedupe.fingerprint(title, text)
+    tokens = set(fp.title_tokens) | set(fp.text_tokens)
+    for words in (asked, list(tokens)[:3], [*list(tokens)[:2], *asked[:1]]):
+        assert dedupe._names_all(fp, words) == (set(words) <= tokens)
+        assert dedupe._names_any(fp, words) == bool(set(words) & tokens)
 
 
 def test_blocking_keys_are_the_same_in_every_process() -> None:
@@ -421,3 +437,50 @@ def test_a_story_that_items_join_keeps_its_earliest_item_as_lead(
         stored, worked_out = _story_rows_as_worked_out(store)
         assert stored == worked_out
     store.close()
+
+
+_figure = st.floats(allow_nan=True, allow_infinity=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_figure, st.none() | _figure, _figure)
+def test_a_match_s_figures_are_written_as_json_dumps_writes_them(
+        title: float, text: float | None, hours: float) -> None:
+    """`story_links.details` is written without the JSON encoder (it cost 2% of ingesting):
+    the same text, which explain and the status pages read back."""
+    from aggregator.store.grouping import _details
+    written = _details(dedupe.Verdict(True, "near", title, text, hours, ""))
+    expected = json.dumps({"title": round(title, 3) if math.isfinite(title) else title,
+                           "text": None if text is None else
+                           round(text, 3) if math.isfinite(text) else text,
+                           "hours": round(hours, 1) if math.isfinite(hours) else hours})
+    assert written == expected
+
+
+def _places_by_loop(tokens: tuple[str, ...], markers: frozenset[str]) -> frozenset[tuple[str, ...]]:
+    """`dedupe._places` as first written: each word, then the next three after a marker."""
+    found = set()
+    for i, word in enumerate(tokens[:-1]):
+        if word in markers:
+            phrase = []
+            for nxt in tokens[i + 1:i + 4]:
+                if nxt in dedupe.FUNCTION_WORDS or nxt in dedupe.PLACE_MARKERS \
+                        or nxt in dedupe._GENERIC_PLACES or nxt == dedupe._BREAK:
+                    break
+                phrase.append(nxt)
+            if phrase:
+                found.add(tuple(phrase))
+    return frozenset(found)
+
+
+_place_words = st.sampled_from(sorted(dedupe.TITLE_PLACE_MARKERS | {"muara", "baru", "xiii", ",",
+                                                                     "tempat", "yang", "kebon"}))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_place_words, st.sampled_from(WORDS)), max_size=40).map(" ".join))
+def test_place_phrases_are_those_of_a_plain_loop(text: str) -> None:
+    fp = dedupe.fingerprint(text, text)
+    for tokens, markers in ((fp.title_tokens, dedupe.TITLE_PLACE_MARKERS),
+                            (fp.text_tokens, dedupe.PLACE_MARKERS)):
+        assert dedupe._places(tokens, markers) == _places_by_loop(tokens, markers)
