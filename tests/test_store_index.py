@@ -328,6 +328,36 @@ def test_new_items_get_their_own_ids_in_every_table(tmp_path: Path,
     store.close()
 
 
+def test_rows_left_under_a_new_item_s_id_are_replaced(tmp_path: Path) -> None:
+    """Key and fingerprint rows are written with a plain INSERT (half the cost of OR
+    REPLACE): should rows be left under the id a new item gets, they are its own after."""
+    store = Store(tmp_path / "a.db")
+    store.ingest("s1", [(item("s1", "https://a/0", "Rapat Paripurna DPRD DKI", TEXT, T0),
+                         "x", 1)], T0)
+    conn = store.db.conn
+    next_id = conn.execute("SELECT MAX(id) + 1 FROM items").fetchone()[0]
+    with store.transaction():
+        conn.execute("INSERT INTO dedupe_item_keys (item_id, day, keys) VALUES (?, ?, ?)",
+                     (next_id, TODAY, key_index.pack_keys([1, 2, 3])))
+        conn.execute("INSERT INTO dedupe_fingerprints (item_id, day, data) VALUES (?, ?, ?)",
+                     (next_id, TODAY, b"stale"))
+    new = [(item("s2", f"https://b/{n}", title, TEXT, T0), "y", 1)
+           for n, title in enumerate(["Kebakaran Rumah di Tambora", "Banjir di Kemang"])]
+    store.ingest("s2", new, T0)
+    ids = dict(conn.execute("SELECT link, id FROM items WHERE link LIKE 'https://b/%'"))
+    assert ids["https://b/0"] == next_id
+    for link, item_id in ids.items():
+        (keys,) = conn.execute("SELECT keys FROM dedupe_item_keys WHERE item_id=?",
+                               (item_id,)).fetchone()
+        (data,) = conn.execute("SELECT data FROM dedupe_fingerprints WHERE item_id=?",
+                               (item_id,)).fetchone()
+        entry = next(i for i, _, _ in new if i.link == link)
+        made = dedupe.item_fingerprint(entry.title, entry.summary, entry.content)
+        assert dedupe.unpack(data) == made
+        assert made.strong_keys <= set(key_index.unpack_keys(keys)) != {1, 2, 3}
+    store.close()
+
+
 def test_an_edited_item_moves_its_keys_to_its_new_day(tmp_path: Path) -> None:
     """An edit that changes an item's text and date files it again under its new day: its
     rows under the old day go, in the table and in memory, also once that day left memory."""

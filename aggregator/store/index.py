@@ -116,6 +116,16 @@ def _let_go(by_key: Held, key: int, item_id: int) -> None:
         by_key[key] = rest[0] if len(rest) == 1 else rest
 
 
+def _insert(conn: sqlite3.Connection, into: str, rows: list[tuple[int, int, bytes]]) -> None:
+    """Rows of items that have none (new items; a re-filed item's were removed): a plain
+    INSERT, which costs about half of INSERT OR REPLACE here (5-10 µs a row at a million
+    items). Should a row be there after all, the batch replaces."""
+    try:
+        conn.executemany(f"INSERT INTO {into}", rows)
+    except sqlite3.IntegrityError:  # the rows before the clash went in: replaced alike
+        conn.executemany(f"INSERT OR REPLACE INTO {into}", rows)
+
+
 def new_generation(conn: sqlite3.Connection) -> int:
     """Say that the index changed (call in the writing transaction): every process reads the
     recent days again before it next uses them. A generation is random, not a count: after a
@@ -274,9 +284,8 @@ class KeyIndex:
         if not filed:
             return
         self._sync()
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO dedupe_item_keys (item_id, day, keys) VALUES (?, ?, ?)",
-            [(item_id, day, pack_keys(keys)) for item_id, day, keys in filed])
+        _insert(self.conn, "dedupe_item_keys (item_id, day, keys) VALUES (?, ?, ?)",
+                [(item_id, day, pack_keys(keys)) for item_id, day, keys in filed])
         self._changed()
         horizon = self._horizon
         older = sorted({day for _, day, _ in filed if day < horizon})
@@ -309,8 +318,8 @@ class KeyIndex:
         self._sync()
         kept = [f for f in fingerprints if f[1] >= self._horizon]
         if kept:
-            self.conn.executemany("INSERT OR REPLACE INTO dedupe_fingerprints (item_id, day, "
-                                  "data) VALUES (?, ?, ?)", kept)
+            _insert(self.conn, "dedupe_fingerprints (item_id, day, data) VALUES (?, ?, ?)",
+                    kept)
 
     def without_fingerprint(self) -> list[int]:
         """The items held in memory whose fingerprint is not kept (stored by a version that
