@@ -620,22 +620,40 @@ def _place_words(phrases: frozenset[tuple[str, ...]]) -> set[str]:
     return {w for phrase in phrases for w in phrase}
 
 
+def _no_place_shared(a: Fingerprint, b: Fingerprint) -> bool:
+    """Both name places (title or text), and no place word of either is a word of the other.
+    A title's place word found in the other item settles it, so the text's places (a scan of
+    its 200 words) are worked out only when the titles' do not (most copies share them)."""
+    if _names_any(b, _place_words(a.title_places)) or _names_any(a, _place_words(b.title_places)):
+        return False
+    pa = _place_words(a.title_places | a.text_places)
+    pb = _place_words(b.title_places | b.text_places)
+    return bool(pa and pb) and not _names_any(b, pa) and not _names_any(a, pb)
+
+
+def _numbers_differ(a: Fingerprint, b: Fingerprint) -> bool:
+    """Each title has a number the other item never names. A text's numbers are worked out
+    only for a title number the other title does not have."""
+    if not (a.title_numbers and b.title_numbers):
+        return False
+    only_a = a.title_numbers - b.title_numbers
+    if not only_a or not only_a - b.all_numbers:
+        return False
+    only_b = b.title_numbers - a.title_numbers
+    return bool(only_b and only_b - a.all_numbers)
+
+
 def _conflict(a: Fingerprint, b: Fingerprint) -> str:
     """Facts both name that disagree: then they are two events, however alike. Lenient where
     copies differ: a place or number of one found anywhere in the other is agreement (an
     abridged copy names fewer places, a title rounds "10.000" to "10 ribu")."""
     if a.title_places and b.title_places and not _places_agree(a, b):
         return "place"
-    pa = _place_words(a.title_places | a.text_places)
-    pb = _place_words(b.title_places | b.text_places)
-    if pa and pb and not _names_any(b, pa) and not _names_any(a, pb):
+    if _no_place_shared(a, b):
         return "place"
     if a.dates and b.dates and not a.dates & b.dates:
         return "date"
-    # each title has a number the other item never names (the text's numbers are worked out
-    # only when both titles have one)
-    if a.title_numbers and b.title_numbers and a.title_numbers - b.all_numbers \
-            and b.title_numbers - a.all_numbers:
+    if _numbers_differ(a, b):
         return "number"
     return ""
 

@@ -484,3 +484,46 @@ def test_place_phrases_are_those_of_a_plain_loop(text: str) -> None:
     for tokens, markers in ((fp.title_tokens, dedupe.TITLE_PLACE_MARKERS),
                             (fp.text_tokens, dedupe.PLACE_MARKERS)):
         assert dedupe._places(tokens, markers) == _places_by_loop(tokens, markers)
+
+
+_placed_text = st.lists(st.one_of(_place_words, st.sampled_from(WORDS)), max_size=40).map(
+    " ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_placed_text, _placed_text, _placed_text, _placed_text)
+def test_the_place_check_settles_on_titles_as_it_would_on_everything(
+        t1: str, x1: str, t2: str, x2: str) -> None:
+    """`_no_place_shared` works out the texts' places only when the titles' do not settle
+    it; the answer is the one over all the places of both, as first written."""
+    a, b = dedupe.fingerprint(t1, TEXT + x1), dedupe.fingerprint(t2, x2)
+
+    def words_of(fp: dedupe.Fingerprint) -> set[str]:
+        return set(fp.title_tokens) | set(fp.text_tokens)
+
+    def place_words(fp: dedupe.Fingerprint) -> set[str]:
+        return {w for p in fp.title_places | fp.text_places for w in p}
+
+    pa, pb = place_words(a), place_words(b)
+    expected = bool(pa and pb) and not pa & words_of(b) and not pb & words_of(a)
+    assert dedupe._no_place_shared(a, b) == expected
+    assert dedupe._no_place_shared(b, a) == expected
+
+
+_numbered_text = st.lists(st.one_of(
+    st.sampled_from(["10", "12", "10.000", "ribu", "dua", "ketiga", "xiii", "2026", "3"]),
+    st.sampled_from(WORDS)), max_size=30).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_numbered_text, _numbered_text, _numbered_text, _numbered_text)
+def test_the_number_check_is_the_one_over_all_numbers(t1: str, x1: str, t2: str,
+                                                      x2: str) -> None:
+    """`_numbers_differ` works out a text's numbers only for a title number the other title
+    lacks; the answer is the one over both items' numbers, as first written."""
+    a, b = dedupe.fingerprint(t1, TEXT + x1), dedupe.fingerprint(t2, TEXT + x2)
+    expected = bool(a.title_numbers and b.title_numbers and a.title_numbers - b.all_numbers
+                    and b.title_numbers - a.all_numbers)
+    fresh_a, fresh_b = dedupe.fingerprint(t1, TEXT + x1), dedupe.fingerprint(t2, TEXT + x2)
+    assert dedupe._numbers_differ(fresh_a, fresh_b) == expected
+    assert dedupe._numbers_differ(fresh_b, fresh_a) == expected
