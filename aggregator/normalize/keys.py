@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from datetime import datetime
@@ -40,6 +41,12 @@ def item_uid(source_id: str, key: str) -> str:
     return _uuid_text(bits)
 
 
+@functools.lru_cache(maxsize=64)
+def _minute(stored_time: str) -> int:
+    """Minutes since the epoch of a stored time text (a batch's new stories share one)."""
+    return int(datetime.fromisoformat(stored_time).timestamp()) // 60
+
+
 def story_uid(first_item_uid: str, first_seen: str) -> str:
     """The public id of a story: a UUID (version 8) whose first 32 bits are the minute its first
     item was stored (`first_seen`, the stored time text) and whose other bits derive from that
@@ -47,7 +54,7 @@ def story_uid(first_item_uid: str, first_seen: str) -> str:
     ids at their end instead of on a random page each (at a million items that was a page
     written per index per item). Derived from what never changes about the first item, so a
     split (`store/stories.py`) can tell a story's own first item and make an item's own id."""
-    minute = int(datetime.fromisoformat(first_seen).timestamp()) // 60
+    minute = _minute(first_seen)
     digest = hashlib.sha1(f"story\n{first_item_uid}".encode()).digest()
     bits = (minute & 0xFFFFFFFF) << 96 | int.from_bytes(digest[:12])
     bits = bits & ~(0xF << 76) | 0x8 << 76  # version 8

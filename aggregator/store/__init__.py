@@ -485,7 +485,8 @@ class Store:
         plan = self.grouper.plan(scope, items, uids, fps, keys, both, at)
         self.grouper.words.add(fps)
         # (published, updated) as stored: the items' rows, new stories, stories joined
-        times = [(ts(item.published), ts(item.updated or item.published)) for item in items]
+        times = [(p, ts(item.updated) if item.updated else p)
+                 for item in items for p in (ts(item.published),)]
         rows: list[tuple[Any, ...]] = []
         for n, (item, agency, priority) in enumerate(entries):
             rows.append((
