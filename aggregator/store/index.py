@@ -39,6 +39,7 @@ lost with a killed process, or added by another process since, changes a word's 
 
 from __future__ import annotations
 
+import itertools
 import marshal
 import os
 import sqlite3
@@ -473,12 +474,11 @@ class WordCounts:
         pending = self.pending
         return {w: known[w] + pending.get(w, 0) for w in wanted}
 
-    def add(self, fps: Iterable[dedupe.Fingerprint]) -> None:
+    def add(self, fps: Sequence[dedupe.Fingerprint]) -> None:
         """Count items' words; written out with the caller's transaction now and then."""
         pending = self.pending
-        for fp in fps:
-            pending[dedupe.TOTAL] += 1
-            pending.update(fp.key_words)
+        pending[dedupe.TOTAL] += len(fps)
+        pending.update(itertools.chain.from_iterable(fp.key_words for fp in fps))
         if pending[dedupe.TOTAL] >= self.FLUSH_ITEMS:
             self.flush()
 
