@@ -328,7 +328,8 @@ def test_new_items_get_their_own_ids_in_every_table(tmp_path: Path,
     store.close()
 
 
-def test_rows_left_under_a_new_item_s_id_are_replaced(tmp_path: Path) -> None:
+def test_rows_left_under_a_new_item_s_id_are_replaced(tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
     """Key and fingerprint rows are written with a plain INSERT (half the cost of OR
     REPLACE): should rows be left under the id a new item gets, they are its own after."""
     store = Store(tmp_path / "a.db")
@@ -343,7 +344,10 @@ def test_rows_left_under_a_new_item_s_id_are_replaced(tmp_path: Path) -> None:
                      (next_id, TODAY, b"stale"))
     new = [(item("s2", f"https://b/{n}", title, TEXT, T0), "y", 1)
            for n, title in enumerate(["Kebakaran Rumah di Tambora", "Banjir di Kemang"])]
-    store.ingest("s2", new, T0)
+    with caplog.at_level("WARNING", logger="aggregator.store"):
+        store.ingest("s2", new, T0)
+    assert "left under new item ids (dedupe_item_keys)" in caplog.text
+    assert "left under new item ids (dedupe_fingerprints)" in caplog.text
     ids = dict(conn.execute("SELECT link, id FROM items WHERE link LIKE 'https://b/%'"))
     assert ids["https://b/0"] == next_id
     for link, item_id in ids.items():

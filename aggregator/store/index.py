@@ -40,6 +40,7 @@ lost with a killed process, or added by another process since, changes a word's 
 from __future__ import annotations
 
 import itertools
+import logging
 import marshal
 import os
 import sqlite3
@@ -52,6 +53,8 @@ from typing import NamedTuple
 
 from aggregator import dedupe
 from aggregator.store.sql import chunks
+
+log = logging.getLogger("aggregator.store")
 
 RECENT_MARGIN_DAYS = 3  # the recent days: the dedupe window and this many more
 OLD_DAYS_HELD = 32  # older days held in memory after a lookup (about 0.25 MB each)
@@ -124,6 +127,8 @@ def _insert(conn: sqlite3.Connection, into: str, rows: list[tuple[int, int, byte
     try:
         conn.executemany(f"INSERT INTO {into}", rows)
     except sqlite3.IntegrityError:  # the rows before the clash went in: replaced alike
+        log.warning("dedupe rows were left under new item ids (%s): replaced",
+                    into.split(" ", 1)[0])
         conn.executemany(f"INSERT OR REPLACE INTO {into}", rows)
 
 
