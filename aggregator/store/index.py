@@ -120,15 +120,16 @@ def _let_go(by_key: Held, key: int, item_id: int) -> None:
         by_key[key] = rest[0] if len(rest) == 1 else rest
 
 
-def _insert(conn: sqlite3.Connection, into: str, rows: list[tuple[int, int, bytes]]) -> None:
-    """Rows of items that have none (new items; a re-filed item's were removed): a plain
-    INSERT, which costs about half of INSERT OR REPLACE here (5-10 µs a row at a million
-    items). Should a row be there after all, the batch replaces."""
+def _insert(conn: sqlite3.Connection, table: str, blob: str,
+            rows: list[tuple[int, int, bytes]]) -> None:
+    """(item id, day, `blob`) rows of items that have none (new items; a re-filed item's were
+    removed): a plain INSERT, which costs about half of INSERT OR REPLACE here (5-10 µs a row
+    at a million items). Should a row be there after all, the batch replaces."""
+    into = f"{table} (item_id, day, {blob}) VALUES (?, ?, ?)"
     try:
         conn.executemany(f"INSERT INTO {into}", rows)
     except sqlite3.IntegrityError:  # the rows before the clash went in: replaced alike
-        log.warning("dedupe rows were left under new item ids (%s): replaced",
-                    into.split(" ", 1)[0])
+        log.warning("dedupe rows were left under new item ids (%s): replaced", table)
         conn.executemany(f"INSERT OR REPLACE INTO {into}", rows)
 
 
@@ -290,7 +291,7 @@ class KeyIndex:
         if not filed:
             return
         self._sync()
-        _insert(self.conn, "dedupe_item_keys (item_id, day, keys) VALUES (?, ?, ?)",
+        _insert(self.conn, "dedupe_item_keys", "keys",
                 [(item_id, day, pack_keys(keys)) for item_id, day, keys in filed])
         self._changed()
         horizon = self._horizon
@@ -324,8 +325,7 @@ class KeyIndex:
         self._sync()
         kept = [f for f in fingerprints if f[1] >= self._horizon]
         if kept:
-            _insert(self.conn, "dedupe_fingerprints (item_id, day, data) VALUES (?, ?, ?)",
-                    kept)
+            _insert(self.conn, "dedupe_fingerprints", "data", kept)
 
     def without_fingerprint(self) -> list[int]:
         """The items held in memory whose fingerprint is not kept (stored by a version that
